@@ -1,0 +1,85 @@
+"""The intermediate representation: an immutable ``Node`` and the errors raised while building.
+
+A node records which primitive made it, from which inputs and attributes, the shape and dtype
+its shape rule derived, an optional name, and the line of the user's code that built it, so
+that every error and every picture can point back to that line.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class GraphError(ValueError):
+    """Bad input found while building a graph: says what was expected, what was given, where."""
+
+
+def user_site() -> str:
+    """``file:line`` of the innermost stack frame outside this package (the user's code)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+def fail(what: str, site: str | None = None) -> GraphError:
+    """A GraphError whose message ends with the user's source line."""
+    return GraphError(f"{what}\n  (node built at {site or user_site()})")
+
+
+class Node:
+    """One value in a graph: ``op(*inputs, **attrs)`` with a static ``shape`` and ``dtype``.
+
+    Nodes never change after construction; graphs are shared freely between the forward
+    pass, its gradients and the pictures. Identity is the node's identity (``is``); the
+    structural key used for common-subexpression elimination is ``key()``.
+    """
+
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "site")
+
+    def __init__(self, op, inputs, attrs, shape, dtype, name=None, site=None):
+        set_ = object.__setattr__
+        set_(self, "op", op)
+        set_(self, "inputs", tuple(inputs))
+        set_(self, "attrs", dict(attrs))
+        set_(self, "shape", tuple(int(d) for d in shape))
+        set_(self, "dtype", np.dtype(dtype))
+        set_(self, "name", name)
+        set_(self, "site", site or user_site())
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Node is immutable; build a new node instead")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def key(self):
+        """Structural identity: same primitive, same input nodes, equal attributes."""
+        return (self.op.name, tuple(id(i) for i in self.inputs),
+                tuple(sorted((k, _hashable(v)) for k, v in self.attrs.items())), self.dtype.str)
+
+    def __repr__(self):
+        label = f" '{self.name}'" if self.name else ""
+        return f"<{self.op.name}{label} {self.shape} {self.dtype}>"
+
+
+def _hashable(v):
+    if isinstance(v, np.ndarray):
+        return ("array", id(v))
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return ("object", id(v))

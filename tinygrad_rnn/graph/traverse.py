@@ -1,0 +1,48 @@
+"""Walks over graphs: topological order and dependency sets, all iterative (no recursion
+limit, so a hand-unrolled chain of 100,000 nodes is fine)."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .node import Node
+
+
+def toposort(roots: Iterable[Node]) -> list[Node]:
+    """Every node reachable from ``roots``, each after all of its inputs."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for inp in reversed(node.inputs):
+                if id(inp) not in seen:
+                    stack.append((inp, False))
+    return order
+
+
+def depends_on(order: list[Node], sources: Iterable[Node]) -> set[int]:
+    """ids of the nodes in ``order`` (topologically sorted) that depend on any of ``sources``."""
+    dep = {id(s) for s in sources}
+    for node in order:
+        if id(node) not in dep and any(id(i) in dep for i in node.inputs):
+            dep.add(id(node))
+    return dep
+
+
+def consumers(order: list[Node]) -> dict[int, list[Node]]:
+    """For each node id, the nodes in ``order`` that read it (in order)."""
+    users: dict[int, list[Node]] = {id(n): [] for n in order}
+    for node in order:
+        for inp in node.inputs:
+            users.setdefault(id(inp), []).append(node)
+    return users

@@ -1,0 +1,267 @@
+"""Elementwise primitives: inputs of equal shape (``tr`` broadcasts explicitly beforehand).
+
+Each declares a scalar expression over ``x``, ``y``, ``z`` that the Numba kernel generator
+inlines, a NumPy reference, and its VJP and JVP rules written with primitives.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph.node import GraphError
+from .kernels.codegen import elementwise_kernel
+from .leaves import fill_value, full_like, is_fill
+from .registry import check, primitive
+
+
+def _rule(kind):
+    """Shape/dtype rule: equal shapes; ``kind`` says which dtypes are accepted and given."""
+    def rule(*xs, **attrs):
+        values = xs[1:] if kind == "where" else xs
+        for i, x in enumerate(xs[1:], 1):
+            check(x.shape == xs[0].shape,
+                  f"input {i} has shape {x.shape} but input 0 has shape {xs[0].shape} "
+                  "(elementwise inputs must have equal shapes; broadcast explicitly)")
+        for i, x in enumerate(values[1:], 1):
+            check(x.dtype == values[0].dtype,
+                  f"dtypes differ: {values[0].dtype} and {x.dtype}")
+        dtype = values[0].dtype
+        if kind == "where":
+            check(xs[0].dtype == np.bool_, f"condition must be bool, got {xs[0].dtype}")
+        if kind == "float":
+            check(dtype.kind == "f", f"expected a floating dtype, got {dtype}")
+        if kind == "number":
+            check(dtype.kind in "fiu", f"expected a numeric dtype, got {dtype}")
+        if kind == "compare":
+            return xs[0].shape, np.dtype(np.bool_)
+        if kind == "cast":
+            return xs[0].shape, np.dtype(attrs["dtype"])
+        return xs[0].shape, dtype
+    return rule
+
+
+def elementwise(name, arity, scalar, numpy, kind="float", vjp=None, jvp=None, fold=None):
+    return primitive(name=name, arity=arity, scalar=scalar, numpy=numpy,
+                     numba=elementwise_kernel(name, arity, scalar, kind), shape_rule=_rule(kind),
+                     vjp=vjp, jvp=jvp, fold=fold)
+
+
+def _as(node, like):
+    """A bool mask as a float node of ``like``'s dtype."""
+    return cast(node, dtype=like.dtype)
+
+
+def _fold_add(x, y):
+    if x.shape != y.shape:
+        return None
+    if is_fill(y, 0):
+        return x
+    if is_fill(x, 0):
+        return y
+    return None
+
+
+def _fold_sub(x, y):
+    if x.shape == y.shape and is_fill(y, 0):
+        return x
+    if x.shape == y.shape and is_fill(x, 0):
+        return neg(y)
+    return None
+
+
+def _fold_mul(x, y):
+    if x.shape != y.shape or x.dtype != y.dtype:
+        return None
+    for a, b in ((x, y), (y, x)):
+        if is_fill(a, 1):
+            return b
+        if is_fill(a, 0):
+            return a
+    if fill_value(x) is not None and fill_value(y) is not None:
+        return full_like(x, fill_value(x) * fill_value(y))
+    return None
+
+
+def _fold_neg(x):
+    if x.op is neg:
+        return x.inputs[0]
+    if fill_value(x) is not None:
+        return full_like(x, -fill_value(x))
+    return None
+
+
+def _fold_div(x, y):
+    return x if x.shape == y.shape and is_fill(y, 1) else None
+
+
+add = elementwise(
+    "add", 2, "x + y", np.add, kind="number",
+    vjp=(lambda g, out, x, y: g, lambda g, out, x, y: g),
+    jvp=(lambda t, out, x, y: t, lambda t, out, x, y: t), fold=_fold_add)
+
+sub = elementwise(
+    "sub", 2, "x - y", np.subtract, kind="number",
+    vjp=(lambda g, out, x, y: g, lambda g, out, x, y: neg(g)),
+    jvp=(lambda t, out, x, y: t, lambda t, out, x, y: neg(t)), fold=_fold_sub)
+
+mul = elementwise(
+    "mul", 2, "x * y", np.multiply, kind="number",
+    vjp=(lambda g, out, x, y: mul(g, y), lambda g, out, x, y: mul(g, x)),
+    jvp=(lambda t, out, x, y: mul(t, y), lambda t, out, x, y: mul(x, t)), fold=_fold_mul)
+
+div = elementwise(
+    "div", 2, "x / y", np.divide,
+    vjp=(lambda g, out, x, y: div(g, y), lambda g, out, x, y: neg(div(mul(g, out), y))),
+    jvp=(lambda t, out, x, y: div(t, y), lambda t, out, x, y: neg(div(mul(t, out), y))),
+    fold=_fold_div)
+
+neg = elementwise(
+    "neg", 1, "-x", np.negative, kind="number",
+    vjp=(lambda g, out, x: neg(g),), jvp=(lambda t, out, x: neg(t),), fold=_fold_neg)
+
+
+def _dpow_dx(x, y):
+    return mul(y, pow(x, sub(y, full_like(y, 1))))
+
+
+def _dpow_dy(out, x):
+    # NOTE: where(x > 0, log x, 0): the derivative in the exponent is 0 where out == 0
+    # (x == 0), matching PyTorch and JAX instead of giving 0 * -inf = nan.
+    safe = where(greater(x, full_like(x, 0)), log(where(greater(x, full_like(x, 0)), x,
+                                                          full_like(x, 1))), full_like(x, 0))
+    return mul(out, safe)
+
+
+pow = elementwise(
+    "pow", 2, "x ** y", np.power,
+    vjp=(lambda g, out, x, y: mul(g, _dpow_dx(x, y)), lambda g, out, x, y: mul(g, _dpow_dy(out, x))),
+    jvp=(lambda t, out, x, y: mul(t, _dpow_dx(x, y)), lambda t, out, x, y: mul(t, _dpow_dy(out, x))))
+
+exp = elementwise(
+    "exp", 1, "math.exp(x)", np.exp,
+    vjp=(lambda g, out, x: mul(g, out),), jvp=(lambda t, out, x: mul(t, out),))
+
+log = elementwise(
+    "log", 1, "math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)", np.log,
+    vjp=(lambda g, out, x: div(g, x),), jvp=(lambda t, out, x: div(t, x),))
+
+sqrt = elementwise(
+    "sqrt", 1, "math.sqrt(x) if x >= 0 else math.nan", np.sqrt,
+    vjp=(lambda g, out, x: div(g, add(out, out)),), jvp=(lambda t, out, x: div(t, add(out, out)),))
+
+
+def _one_minus_sq(out):
+    return sub(full_like(out, 1), mul(out, out))
+
+
+tanh = elementwise(
+    "tanh", 1, "math.tanh(x)", np.tanh,
+    vjp=(lambda g, out, x: mul(g, _one_minus_sq(out)),),
+    jvp=(lambda t, out, x: mul(t, _one_minus_sq(out)),))
+
+
+def _sigmoid_np(x):
+    # never exp of a large positive number: no overflow warnings for large |x|
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _dsigmoid(out):
+    return mul(out, sub(full_like(out, 1), out))
+
+
+sigmoid = elementwise(
+    "sigmoid", 1,
+    "1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))", _sigmoid_np,
+    vjp=(lambda g, out, x: mul(g, _dsigmoid(out)),), jvp=(lambda t, out, x: mul(t, _dsigmoid(out)),))
+
+
+def _positive(x):
+    return _as(greater(x, full_like(x, 0)), x)
+
+
+relu = elementwise(
+    "relu", 1, "x if x > 0 or x != x else 0.0", lambda x: np.maximum(x, 0).astype(x.dtype),
+    kind="number",
+    vjp=(lambda g, out, x: mul(g, _positive(x)),), jvp=(lambda t, out, x: mul(t, _positive(x)),))
+
+sign = elementwise(
+    "sign", 1, "1 if x > 0 else (-1 if x < 0 else (x if x != x else 0))", np.sign, kind="number")
+
+abs = elementwise(
+    "abs", 1, "abs(x)", np.abs, kind="number",
+    vjp=(lambda g, out, x: mul(g, sign(x)),), jvp=(lambda t, out, x: mul(t, sign(x)),))
+
+
+def _picks_x(x, y):
+    # ties go to the first input, as in PyTorch's maximum/minimum gradient split
+    return _as(greater_equal(x, y), x)
+
+
+def _picks_y(x, y):
+    return _as(less(x, y), x)
+
+
+def _picks_x_min(x, y):
+    return _as(less_equal(x, y), x)
+
+
+def _picks_y_min(x, y):
+    return _as(greater(x, y), x)
+
+
+maximum = elementwise(
+    "maximum", 2, "x if x >= y or x != x else y", np.maximum, kind="number",
+    vjp=(lambda g, out, x, y: mul(g, _picks_x(x, y)), lambda g, out, x, y: mul(g, _picks_y(x, y))),
+    jvp=(lambda t, out, x, y: mul(t, _picks_x(x, y)), lambda t, out, x, y: mul(t, _picks_y(x, y))))
+
+minimum = elementwise(
+    "minimum", 2, "x if x <= y or x != x else y", np.minimum, kind="number",
+    vjp=(lambda g, out, x, y: mul(g, _picks_x_min(x, y)),
+         lambda g, out, x, y: mul(g, _picks_y_min(x, y))),
+    jvp=(lambda t, out, x, y: mul(t, _picks_x_min(x, y)),
+         lambda t, out, x, y: mul(t, _picks_y_min(x, y))))
+
+
+def _where_zero(c, a, b):
+    return where(c, a, full_like(a, 0))
+
+
+where = elementwise(
+    "where", 3, "y if x else z", np.where, kind="where",
+    vjp=(None, lambda g, out, c, a, b: where(c, g, full_like(g, 0)),
+         lambda g, out, c, a, b: where(c, full_like(g, 0), g)),
+    jvp=(None, lambda t, out, c, a, b: where(c, t, full_like(t, 0)),
+         lambda t, out, c, a, b: where(c, full_like(t, 0), t)))
+
+less = elementwise("less", 2, "x < y", np.less, kind="compare")
+less_equal = elementwise("less_equal", 2, "x <= y", np.less_equal, kind="compare")
+greater = elementwise("greater", 2, "x > y", np.greater, kind="compare")
+greater_equal = elementwise("greater_equal", 2, "x >= y", np.greater_equal, kind="compare")
+equal = elementwise("equal", 2, "x == y", np.equal, kind="compare")
+not_equal = elementwise("not_equal", 2, "x != y", np.not_equal, kind="compare")
+
+
+def _cast_back(g, out, x, dtype):
+    return cast(g, dtype=x.dtype) if x.dtype.kind == "f" else None
+
+
+def _fold_cast(x, dtype):
+    return x if np.dtype(dtype) == x.dtype else None
+
+
+def _cast_rule(x, dtype):
+    if np.dtype(dtype).kind not in "fiub":
+        raise GraphError(f"cannot cast to {dtype}")
+    return x.shape, np.dtype(dtype)
+
+
+cast = primitive(
+    name="cast", arity=1, scalar="x", shape_rule=_cast_rule,
+    numpy=lambda x, dtype: x.astype(dtype),
+    numba=elementwise_kernel("cast", 1, "x", "cast"),
+    vjp=(_cast_back,),
+    jvp=(lambda t, out, x, dtype: cast(t, dtype=dtype) if np.dtype(dtype).kind == "f" else None,),
+    fold=_fold_cast)
+
+stop_gradient = elementwise(
+    "stop_gradient", 1, "x", lambda x: x, kind="number")

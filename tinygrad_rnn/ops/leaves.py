@@ -1,0 +1,86 @@
+"""Leaf primitives: the values a graph starts from.
+
+- ``constant``: an array baked into the graph (read-only);
+- ``parameter``: a trainable array held in a ``ParamValue`` box, updated in place;
+- ``placeholder``: a value fed when a compiled function is called;
+- ``fill``: an array of one repeated scalar (zeros, ones, the default seed of ``grad``), kept
+  symbolic so that algebraic folding can see it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph.node import GraphError
+from .registry import primitive
+
+
+class ParamValue:
+    """The mutable storage behind a parameter node; ``version`` counts in-place updates."""
+
+    __slots__ = ("value", "version")
+
+    def __init__(self, value: np.ndarray):
+        self.value = value
+        self.version = 0
+
+    def assign(self, array) -> None:
+        array = np.asarray(array)
+        if array.shape != self.value.shape:
+            raise GraphError(f"assign: expected shape {self.value.shape}, got {array.shape}")
+        self.value[...] = array
+        self.version += 1
+
+
+def _leaf_rule(**attrs):
+    return attrs["shape"], attrs["dtype"]
+
+
+def _no_feed(**attrs):
+    raise GraphError("placeholder has no value: feed it through tr.function(inputs, outputs)")
+
+
+constant = primitive(
+    name="constant", leaf=True, arity=0,
+    shape_rule=lambda value: (value.shape, value.dtype),
+    numpy=lambda value: value,
+    numba=lambda value: value,
+)
+
+parameter = primitive(
+    name="parameter", leaf=True, arity=0,
+    shape_rule=lambda box: (box.value.shape, box.value.dtype),
+    numpy=lambda box: box.value,
+    numba=lambda box: box.value,
+)
+
+placeholder = primitive(
+    name="placeholder", leaf=True, arity=0,
+    shape_rule=_leaf_rule, numpy=_no_feed, numba=_no_feed,
+)
+
+
+def _fill_value(value, shape, dtype):
+    out = np.empty(shape, dtype)
+    out.fill(value)
+    return out
+
+
+fill = primitive(
+    name="fill", leaf=True, arity=0,
+    shape_rule=lambda value, shape, dtype: (shape, dtype),
+    numpy=_fill_value, numba=_fill_value,
+)
+
+
+def full_like(node, value):
+    """A fill node with ``node``'s shape and dtype."""
+    return fill(value=value, shape=node.shape, dtype=node.dtype)
+
+
+def fill_value(node):
+    """The scalar of a fill node, else None."""
+    return node.attrs["value"] if node.op is fill else None
+
+
+def is_fill(node, value) -> bool:
+    return node.op is fill and node.attrs["value"] == value

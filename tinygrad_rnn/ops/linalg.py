@@ -1,0 +1,45 @@
+"""``matmul``: (..., m, p) @ (..., p, n) with equal batch dimensions (``tr.matmul`` handles
+1-d operands and broadcasts batch dimensions before building the node)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels import static
+from .registry import check, primitive
+from .shape import transpose
+
+
+def _rule(a, b):
+    check(a.ndim >= 2 and b.ndim >= 2, f"expects inputs of 2 or more dims, got {a.shape} @ {b.shape}")
+    check(a.shape[:-2] == b.shape[:-2], f"batch dimensions differ: {a.shape} @ {b.shape}")
+    check(a.shape[-1] == b.shape[-2],
+          f"inner dimensions differ: {a.shape} @ {b.shape} ({a.shape[-1]} != {b.shape[-2]})")
+    check(a.dtype == b.dtype and a.dtype.kind == "f",
+          f"expects two inputs of the same floating dtype, got {a.dtype} and {b.dtype}")
+    return a.shape[:-1] + b.shape[-1:], a.dtype
+
+
+def _numba_matmul(a, b):
+    m, p, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    out = np.empty(a.shape[:-1] + (n,), a.dtype)
+    if out.size == 0:
+        return out
+    if p == 0:
+        out.fill(0)
+        return out
+    a3 = np.ascontiguousarray(a).reshape(-1, m, p)
+    b3 = np.ascontiguousarray(b).reshape(-1, p, n)
+    static.batched_matmul(out.reshape(-1, m, n), a3, b3)
+    return out
+
+
+def mT(x):
+    """x with its last two axes swapped."""
+    axes = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return transpose(x, axes=axes)
+
+
+matmul = primitive(
+    name="matmul", arity=2, shape_rule=_rule, numpy=np.matmul, numba=_numba_matmul,
+    vjp=(lambda g, out, a, b: matmul(g, mT(b)), lambda g, out, a, b: matmul(mT(a), g)),
+    jvp=(lambda t, out, a, b: matmul(t, b), lambda t, out, a, b: matmul(a, t)))

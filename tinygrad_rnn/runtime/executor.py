@@ -1,0 +1,87 @@
+"""Runs a plan: each step calls its primitive's implementation for the chosen backend.
+
+``numpy`` calls the reference implementations; ``numba`` the Numba kernels (primitives that
+only move memory use the same NumPy views on both). Values are released after their last
+reader, so peak memory follows the schedule, not the graph size.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph.node import GraphError, Node, fail
+from ..graph.plan import make_plan
+
+BACKENDS = ("numba", "numpy")
+
+
+class Function:
+    """A compiled graph: ``f(*arrays) -> list of arrays``, one per output.
+
+    inputs: placeholder nodes, fed positionally; outputs: nodes. Parameters are read at each
+    call, so ``assign`` between calls is seen.
+    """
+
+    def __init__(self, inputs: list[Node], outputs: list[Node], backend: str = "numba"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        for i, x in enumerate(inputs):
+            if x.op.name != "placeholder":
+                raise fail(f"function: input {i} must be a placeholder, got a {x.op.name} node "
+                           f"{x.shape}", x.site)
+        self.inputs, self.outputs, self.backend = list(inputs), list(outputs), backend
+        self.plan = make_plan(self.outputs)
+        fed = {id(x) for x in inputs}
+        for step in self.plan.steps:
+            node = step.node
+            if node.op.name == "placeholder" and id(node) not in fed:
+                label = f"'{node.name}' " if node.name else ""
+                raise fail(f"function: the outputs depend on placeholder {label}{node.shape} "
+                           f"{node.dtype}, which is not among the inputs", node.site)
+        self._impls = [self._impl(s.node) for s in self.plan.steps]
+        self._feed_slots = [self.plan.placeholder_slots.get(id(x)) for x in inputs]
+
+    def _impl(self, node):
+        op = node.op
+        if self.backend == "numba" and op.numba is not None:
+            return op.numba
+        return op.numpy
+
+    def _feed(self, i, value):
+        node = self.inputs[i]
+        array = np.asarray(value)
+        if array.shape != node.shape:
+            label = f" '{node.name}'" if node.name else ""
+            raise GraphError(f"function: input {i}{label} expects shape {node.shape}, got "
+                             f"{array.shape}\n  (placeholder built at {node.site})")
+        if array.dtype != node.dtype:
+            if not np.can_cast(array.dtype, node.dtype, casting="same_kind"):
+                raise GraphError(f"function: input {i} expects dtype {node.dtype}, got "
+                                 f"{array.dtype}\n  (placeholder built at {node.site})")
+            array = array.astype(node.dtype)
+        return array
+
+    def __call__(self, *args) -> list[np.ndarray]:
+        if len(args) != len(self.inputs):
+            raise TypeError(f"function expects {len(self.inputs)} inputs, got {len(args)}")
+        values: list = [None] * self.plan.nslots
+        for i, (slot, arg) in enumerate(zip(self._feed_slots, args)):
+            array = self._feed(i, arg)
+            if slot is not None:
+                values[slot] = array
+        with np.errstate(all="ignore"):  # inf/nan follow IEEE, as in the kernels
+            for step, impl in zip(self.plan.steps, self._impls):
+                node = step.node
+                if node.op.name != "placeholder":
+                    values[step.slot] = impl(*[values[a] for a in step.args], **node.attrs)
+                for s in step.release:
+                    values[s] = None
+        steps = self.plan.steps
+        return [_owned(values[s], steps[s].node.op.leaf) for s in self.plan.output_slots]
+
+
+def _owned(value, leaf):
+    """A fresh writable array: never a parameter's storage, a constant, or a view."""
+    value = np.asarray(value)
+    if leaf or value.base is not None or not value.flags.writeable:
+        return np.array(value)
+    return value
