@@ -51,7 +51,7 @@ class Tensor:
         reads has been assigned) and return its value."""
         from .runtime import Function
         if self._realised is None or self._realised[0] != backend:
-            fn = Function([], [self.node], backend)
+            fn = Function([], [self.node], backend, caller="numpy()")
             boxes = [s.node.attrs["box"] for s in fn.plan.steps if s.node.op is leaves.parameter]
             self._realised = [backend, fn, boxes, None, None]
         _, fn, boxes, versions, value = self._realised

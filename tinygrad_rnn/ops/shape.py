@@ -20,12 +20,21 @@ def _reshape_rule(x, shape):
     return shape, x.dtype
 
 
+def _fold_reshape(x, shape):
+    from .leaves import fill
+    if tuple(shape) == x.shape:
+        return x
+    if x.op is fill and math.prod(shape) == x.size:
+        return fill(value=x.attrs["value"], shape=tuple(shape), dtype=x.dtype)
+    return None
+
+
 reshape = primitive(
     name="reshape", arity=1, shape_rule=_reshape_rule,
     numpy=lambda x, shape: np.reshape(x, shape),
     vjp=(lambda g, out, x, shape: reshape(g, shape=x.shape),),
     jvp=(lambda t, out, x, shape: reshape(t, shape=shape),),
-    fold=lambda x, shape: x if tuple(shape) == x.shape else None)
+    fold=_fold_reshape)
 
 
 def _transpose_rule(x, axes):

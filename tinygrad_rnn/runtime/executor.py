@@ -21,7 +21,8 @@ class Function:
     call, so ``assign`` between calls is seen.
     """
 
-    def __init__(self, inputs: list[Node], outputs: list[Node], backend: str = "numba"):
+    def __init__(self, inputs: list[Node], outputs: list[Node], backend: str = "numba",
+                 caller: str = "function"):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         for i, x in enumerate(inputs):
@@ -35,8 +36,9 @@ class Function:
             node = step.node
             if node.op.name == "placeholder" and id(node) not in fed:
                 label = f"'{node.name}' " if node.name else ""
-                raise fail(f"function: the outputs depend on placeholder {label}{node.shape} "
-                           f"{node.dtype}, which is not among the inputs", node.site)
+                raise fail(f"{caller}: the outputs depend on placeholder {label}{node.shape} "
+                           f"{node.dtype}, which is not among the inputs (feed it through "
+                           "tr.function([...placeholders], outputs))", node.site)
         self._impls = [self._impl(s.node) for s in self.plan.steps]
         self._feed_slots = [self.plan.placeholder_slots.get(id(x)) for x in inputs]
 
@@ -68,13 +70,12 @@ class Function:
             array = self._feed(i, arg)
             if slot is not None:
                 values[slot] = array
-        with np.errstate(all="ignore"):  # inf/nan follow IEEE, as in the kernels
-            for step, impl in zip(self.plan.steps, self._impls):
-                node = step.node
-                if node.op.name != "placeholder":
-                    values[step.slot] = impl(*[values[a] for a in step.args], **node.attrs)
-                for s in step.release:
-                    values[s] = None
+        for step, impl in zip(self.plan.steps, self._impls):
+            node = step.node
+            if node.op.name != "placeholder":
+                values[step.slot] = impl(*[values[a] for a in step.args], **node.attrs)
+            for s in step.release:
+                values[s] = None
         steps = self.plan.steps
         return [_owned(values[s], steps[s].node.op.leaf) for s in self.plan.output_slots]
 

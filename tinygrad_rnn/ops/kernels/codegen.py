@@ -93,3 +93,10 @@ def elementwise_kernel(name: str, arity: int, expr: str, kind: str):
 
     run.source = source
     return run
+
+
+def loaded_kernels() -> list:
+    """The Numba dispatchers of every kernel this process has loaded (for cache statistics)."""
+    from . import static
+    fixed = [static.sum_rows, static.max_rows, static.batched_matmul]
+    return fixed + list(_loaded.values())
