@@ -51,7 +51,7 @@ def test_operators_mix_with_arrays_and_numbers_on_both_sides(op):
     xv = np.array([[0.5, 1.5, 2.0]])
     arr = np.array([[1.0], [2.0]])  # broadcasts to (2, 3)
     x = tr.tensor(xv)
-    for left, right, expect_l, expect_r in [(x, 2.0, xv, 2.0), (2.0, x, 2.0, xv),
+    for left, right, expect_l, expect_r in [  # noqa: B007 (read by eval)(x, 2.0, xv, 2.0), (2.0, x, 2.0, xv),
                                             (x, arr, xv, arr), (arr, x, arr, xv)]:
         got = eval(f"left {op} right")
         assert isinstance(got, tr.Tensor)

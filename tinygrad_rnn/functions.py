@@ -13,22 +13,15 @@ import math
 
 import numpy as np
 
-from .graph.node import GraphError, fail, user_site
+from .graph.node import GraphError, fail
 from .ops import elementwise as ew
-from .ops import leaves
-from .ops import linalg, reduce, shape as sh
+from .ops import leaves, linalg, reduce
+from .ops import shape as sh
 from .tensor import Tensor, tensor
 
 
-def _wrap(node):
-    return Tensor(node)
-
-
 def _build(prim, *inputs, **attrs):
-    try:
-        return Tensor(prim(*[t.node for t in inputs], **attrs))
-    except GraphError:
-        raise
+    return Tensor(prim(*[t.node for t in inputs], **attrs))
 
 
 def as_tensor(x, like: Tensor | None = None) -> Tensor:
@@ -40,8 +33,6 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
         dtype = like.dtype if like is not None else np.asarray(x).dtype
         if isinstance(x, float) and dtype.kind != "f":
             raise fail(f"cannot combine the float {x} with a {dtype} tensor without a cast")
-        if np.asarray(x).dtype.kind == "f" and dtype.kind == "f":
-            pass
         return Tensor(leaves.fill(value=x, shape=(), dtype=dtype))
     array = np.asarray(x)
     if array.dtype == object:
@@ -400,5 +391,3 @@ def zeros_like(x) -> Tensor:
 def ones_like(x) -> Tensor:
     return full(x.shape, 1, x.dtype)
 
-
-_ = user_site  # re-exported for callers composing their own checks

@@ -64,7 +64,9 @@ def check_grads(build: Callable[..., Tensor], args: Sequence[np.ndarray], order:
         _close(sum(np.sum(v * d) for v, d in zip(values, u)), np.sum(g * fd), rtol, atol,
                f"reverse mode (order {order})")
 
-        def rev(*ys, g=g, w=[rng.standard_normal(a.shape) for a in args]):
+        w = [rng.standard_normal(a.shape) for a in args]
+
+        def rev(*ys):
             cs = vjp([build(*ys)], list(ys), [tensor(g)])
             return sum(dot(c, wi) for c, wi in zip(cs, w))  # a scalar: <w, g^T J>
         next_builds.append(rev)
@@ -73,7 +75,7 @@ def check_grads(build: Callable[..., Tensor], args: Sequence[np.ndarray], order:
         value = function(xs, [tangent], backend)(*args)[0]
         _close(value, fd, rtol, atol, f"forward mode (order {order})")
 
-        def fwd(*ys, u=u):
+        def fwd(*ys):
             return jvp([build(*ys)], list(ys), u)[0]
         next_builds.append(fwd)
     if order > 1:

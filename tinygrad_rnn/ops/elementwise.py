@@ -21,7 +21,7 @@ def _rule(kind):
             check(x.shape == xs[0].shape,
                   f"input {i} has shape {x.shape} but input 0 has shape {xs[0].shape} "
                   "(elementwise inputs must have equal shapes; broadcast explicitly)")
-        for i, x in enumerate(values[1:], 1):
+        for x in values[1:]:
             check(x.dtype == values[0].dtype,
                   f"dtypes differ: {values[0].dtype} and {x.dtype}")
         dtype = values[0].dtype
@@ -33,8 +33,6 @@ def _rule(kind):
             check(dtype.kind in "fiu", f"expected a numeric dtype, got {dtype}")
         if kind == "compare":
             return xs[0].shape, np.dtype(np.bool_)
-        if kind == "cast":
-            return xs[0].shape, np.dtype(attrs["dtype"])
         return xs[0].shape, dtype
     return rule
 
@@ -220,10 +218,6 @@ minimum = elementwise(
          lambda g, out, x, y: mul(g, _picks_y_min(x, y))),
     jvp=(lambda t, out, x, y: mul(t, _picks_x_min(x, y)),
          lambda t, out, x, y: mul(t, _picks_y_min(x, y))))
-
-
-def _where_zero(c, a, b):
-    return where(c, a, full_like(a, 0))
 
 
 where = elementwise(
