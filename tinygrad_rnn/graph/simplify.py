@@ -10,12 +10,13 @@ from .node import Node
 def cse(order: list[Node]) -> dict[int, Node]:
     """For each node id in ``order`` (topological), the first structurally equal node.
 
-    Placeholders are never merged (two placeholders of one shape are different inputs).
+    Placeholders are never merged (two placeholders of one shape are different inputs), nor
+    are impure nodes (two dropout masks are two draws).
     """
     rep: dict[int, Node] = {}
     seen: dict[tuple, Node] = {}
     for node in order:
-        if node.op.name == "placeholder":
+        if node.op.name == "placeholder" or not node.op.pure:
             rep[id(node)] = node
             continue
         op, inputs, attrs, dtype = node.key()

@@ -46,3 +46,17 @@ def consumers(order: list[Node]) -> dict[int, list[Node]]:
         for inp in node.inputs:
             users.setdefault(id(inp), []).append(node)
     return users
+
+
+def rebuild(outputs: list[Node], replace: dict[int, Node]) -> list[Node]:
+    """Copies of ``outputs`` with the nodes in ``replace`` (id -> new node) substituted;
+    only nodes downstream of a substitution are copied, the rest are shared."""
+    done: dict[int, Node] = dict(replace)
+    for node in toposort(outputs):
+        if id(node) in done:
+            continue
+        inputs = [done.get(id(i), i) for i in node.inputs]
+        if any(a is not b for a, b in zip(inputs, node.inputs)):
+            done[id(node)] = Node(node.op, inputs, node.attrs, node.shape, node.dtype,
+                                  name=node.name, site=node.site)
+    return [done.get(id(o), o) for o in outputs]

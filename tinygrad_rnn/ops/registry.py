@@ -13,7 +13,15 @@ A primitive is declared once, in its family's module, with every rule it has:
 - ``jvp``: the same shape of table for tangents, ``rule(t, out, *inputs, **attrs)``; the
   tangent of the output is the sum of the per-input contributions;
 - ``fold(*inputs, **attrs) -> Node | None``: an algebraic shortcut tried before a node is
-  built (``x * 1 -> x``, ``x + 0 -> x``), which keeps gradient graphs small enough to read.
+  built (``x * 1 -> x``, ``x + 0 -> x``), which keeps gradient graphs small enough to read;
+- ``batch(xs, batched, size, **attrs) -> Node``: the same operation with a new leading axis of
+  ``size`` on the inputs flagged in ``batched`` and on the output (JAX's vmap rule), used to
+  push many tangents through one graph at once (RTRL's sensitivities).
+
+A primitive with several outputs (``multi=True``, e.g. ``scan``) gives ``avals(node)`` (the
+shape and dtype of each output, read through ``get`` nodes) and joint rules ``vjp_all(gs,
+out, *inputs, needed, **attrs) -> cotangents per input`` and ``jvp_all(ts, out, *inputs,
+**attrs) -> tangents per output``, because one backward or forward pass serves all of them.
 
 All rules build nodes with primitives, so a gradient is a graph that can itself be
 differentiated, compiled and drawn.
@@ -41,6 +49,12 @@ class Primitive:
     scalar: str | None = None  # elementwise: expression over x, y, z (inputs 0, 1, 2)
     arity: int | None = None  # None: variadic
     leaf: bool = False
+    batch: Callable[..., Node] | None = None
+    multi: bool = False
+    avals: Callable[[Node], list] | None = None
+    vjp_all: Callable[..., list] | None = None
+    jvp_all: Callable[..., list] | None = None
+    pure: bool = True  # False: may give a new value at each run (never merged by CSE)
 
     def __call__(self, *inputs: Node, name: str | None = None, **attrs) -> Node:
         """Build a node of this primitive (after trying its fold rule)."""
@@ -51,6 +65,9 @@ class Primitive:
             if not isinstance(x, Node):
                 raise fail(f"{self.name}: input {i} must be a graph Node, got {type(x).__name__}",
                            site)
+            if x.op.multi and self.name != "get":
+                raise fail(f"{self.name}: input {i} is the tuple output of {x.op.name}; "
+                           "select one of its outputs with get", site)
         if self.fold is not None:
             folded = self.fold(*inputs, **attrs)
             if folded is not None:

@@ -1,0 +1,261 @@
+"""The recurrence node: ``scan`` holds a step body graph and runs it over time.
+
+``carry, ys = scan(step, init, xs)`` equals the plain loop
+
+    for t in range(T):               # reversed(range(T)) when reverse=True
+        carry, y[t] = step(carry, xs[t])
+
+but is ONE node whatever T is. The body is traced once on fresh placeholders; values it
+reads from outside (parameters, loop-invariant products) become explicit inputs of the node
+(``consts``), so they are hoisted out of the loop and differentiated like any input. Besides
+the final carry and the stacked ys, the node also outputs the carry entering every step (the
+residuals BPTT needs).
+
+Its VJP is a reverse-time scan over the body's VJP (this is BPTT); its JVP a forward-time scan
+carrying tangents next to the state (this is RTRL's structure). Both are scans themselves,
+so they can be differentiated again.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import leaves
+from ..ops.registry import check, primitive
+from .autodiff import add_or_first, jvp_graph, vjp_graph, zeros_for
+from .node import Node, fail
+from .traverse import depends_on, rebuild, toposort
+
+
+class Body:
+    """A traced step: ``inputs`` (placeholders for carry, consts, x_t) -> ``outputs``
+    (new carry, y_t). Hashed by identity; compiled once per backend."""
+
+    def __init__(self, inputs, outputs, n_carry, n_const):
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.n_carry, self.n_const = n_carry, n_const
+        self._functions = {}
+
+    @property
+    def carry_in(self):
+        return self.inputs[:self.n_carry]
+
+    @property
+    def x_in(self):
+        return self.inputs[self.n_carry + self.n_const:]
+
+    @property
+    def ys(self):
+        return self.outputs[self.n_carry:]
+
+    def apply(self, carry, consts, xs):
+        """The body's outputs rebuilt on the given nodes (inlining one step)."""
+        replace = {id(p): v for p, v in zip(self.inputs, list(carry) + list(consts) + list(xs))}
+        return rebuild(self.outputs, replace)
+
+    def function(self, backend):
+        if backend not in self._functions:
+            from ..runtime.executor import Function
+            self._functions[backend] = Function(self.inputs, self.outputs, backend, "scan body")
+        return self._functions[backend]
+
+
+def _placeholder_like(node, shape=None, name=None):
+    return leaves.placeholder(shape=node.shape if shape is None else shape, dtype=node.dtype,
+                              name=name)
+
+
+def _kept_inside(node) -> bool:
+    """Leaves that stay inside the body (cheap, and visible to folding)."""
+    return node.op is leaves.fill or node.op is leaves.constant
+
+
+def trace_body(step, carry_avals, x_avals):
+    """Trace ``step(carry_nodes, x_nodes) -> (carry_nodes, y_nodes)`` into a closed Body and
+    the outer nodes it reads (its consts)."""
+    carry_in = [_placeholder_like(c, name=f"carry{j}") for j, c in enumerate(carry_avals)]
+    x_in = [leaves.placeholder(shape=s, dtype=d, name=f"x{j}") for j, (s, d) in enumerate(x_avals)]
+    new_carry, ys = step(list(carry_in), list(x_in))
+    outputs = list(new_carry) + list(ys)
+    order = toposort(outputs)
+    inside = depends_on(order, carry_in + x_in)
+    consts, seen = [], set()
+
+    def visit(n):
+        if id(n) not in inside and not _kept_inside(n) and id(n) not in seen:
+            seen.add(id(n))
+            consts.append(n)
+
+    for node in order:
+        if id(node) in inside:
+            for i in node.inputs:
+                visit(i)
+    for o in outputs:
+        visit(o)
+    const_in = [_placeholder_like(c, name=c.name) for c in consts]
+    body_out = rebuild(outputs, {id(c): p for c, p in zip(consts, const_in)})
+    return Body(carry_in + const_in + x_in, body_out, len(carry_in), len(const_in)), consts
+
+
+def scan_nodes(step, init, xs, length=None, reverse=False):
+    """Node-level scan: returns (final carry nodes, stacked y nodes, stacked carry nodes)."""
+    init, xs = list(init), list(xs)
+    if length is None:
+        if not xs:
+            raise fail("scan: with no xs, give length")
+        length = xs[0].shape[0] if xs[0].ndim else None
+    for j, x in enumerate(xs):
+        if x.ndim == 0 or x.shape[0] != length:
+            raise fail(f"scan: xs[{j}] has shape {x.shape}; every xs needs leading axis T={length}")
+    if length is None or length < 1:
+        raise fail(f"scan: the sequence length must be at least 1, got T={length}")
+    body, consts = trace_body(step, init, [(x.shape[1:], x.dtype) for x in xs])
+    for j, (c, new) in enumerate(zip(init, body.outputs)):
+        if (new.shape, new.dtype) != (c.shape, c.dtype):
+            raise fail(f"scan: step returned carry {j} of shape {new.shape} {new.dtype}, but the "
+                       f"carry entering it is {c.shape} {c.dtype}; the carry must keep its shape",
+                       new.site)
+    node = scan(*init, *consts, *xs, body=body, n_carry=len(init), n_const=len(consts),
+                length=int(length), reverse=bool(reverse))
+    n, ny = len(init), len(body.ys)
+    outs = [get(node, k=k) for k in range(2 * n + ny)]
+    return outs[:n], outs[n:n + ny], outs[n + ny:]
+
+
+def _avals(node):
+    body, T = node.attrs["body"], node.attrs["length"]
+    carry = [(c.shape, c.dtype) for c in body.carry_in]
+    return carry + [((T,) + y.shape, y.dtype) for y in body.ys] + [((T,) + s, d) for s, d in carry]
+
+
+def _rule(*inputs, body, n_carry, n_const, length, reverse):
+    check(len(inputs) == len(body.inputs), f"expected {len(body.inputs)} inputs, got {len(inputs)}")
+    for k, (x, p) in enumerate(zip(inputs, body.inputs)):
+        want = p.shape if k < n_carry + n_const else (length,) + p.shape
+        check(x.shape == want and x.dtype == p.dtype,
+              f"input {k} has {x.shape} {x.dtype}, the body expects {want} {p.dtype}")
+    return (), np.dtype(object)
+
+
+def _run(backend):
+    def run(*arrays, body, n_carry, n_const, length, reverse):
+        fn = body.function(backend)
+        carry = list(arrays[:n_carry])
+        consts = list(arrays[n_carry:n_carry + n_const])
+        xs = arrays[n_carry + n_const:]
+        ys = [np.empty((length,) + y.shape, y.dtype) for y in body.ys]
+        cs = [np.empty((length,) + c.shape, c.dtype) for c in body.carry_in]
+        for t in (range(length - 1, -1, -1) if reverse else range(length)):
+            for c, buf in zip(carry, cs):
+                buf[t] = c
+            outs = fn(*carry, *consts, *[x[t] for x in xs])
+            carry = outs[:n_carry]
+            for y, buf in zip(outs[n_carry:], ys):
+                buf[t] = y
+        return tuple(carry) + tuple(ys) + tuple(cs)
+    return run
+
+
+def _split(seq, n_carry, n_const):
+    return seq[:n_carry], seq[n_carry:n_carry + n_const], seq[n_carry + n_const:]
+
+
+def _scan_vjp(gs, out, *inputs, needed, body, n_carry, n_const, length, reverse):
+    """BPTT: a reverse-time scan whose carry is d loss / d carry (plus the running sum of
+    d loss / d consts) and whose ys are d loss / d x_t."""
+    ny = len(body.ys)
+    g_final, g_ys, g_cs = gs[:n_carry], gs[n_carry:n_carry + ny], gs[n_carry + ny:]
+    init, consts, xs = _split(inputs, n_carry, n_const)
+    need_init, need_const, need_xs = _split(needed, n_carry, n_const)
+    fc = [j for j, c in enumerate(init) if c.dtype.kind == "f"]
+    th = [i for i in range(n_const) if need_const[i]]
+    xi = [i for i in range(len(xs)) if need_xs[i]]
+    gy_k = [k for k in range(ny) if g_ys[k] is not None]
+    gc_k = [j for j in fc if g_cs[j] is not None]
+    cs = [get(out, k=n_carry + ny + j) for j in range(n_carry)]
+
+    def step(carry, sl):
+        g_c, g_th = carry[:len(fc)], carry[len(fc):]
+        c_t, x_t = sl[:n_carry], sl[n_carry:n_carry + len(xs)]
+        gy_t = dict(zip(gy_k, sl[n_carry + len(xs):n_carry + len(xs) + len(gy_k)]))
+        gcs_t = dict(zip(gc_k, sl[n_carry + len(xs) + len(gy_k):]))
+        outs = body.apply(c_t, consts, x_t)
+        pairs = [(outs[j], g) for j, g in zip(fc, g_c)] + [(outs[n_carry + k], gy_t[k]) for k in gy_k]
+        wrt = [c_t[j] for j in fc] + [consts[i] for i in th] + [x_t[i] for i in xi]
+        grads = vjp_graph([p[0] for p in pairs], [p[1] for p in pairs], wrt, partial=True)
+        new_gc = [add_or_first(grads[a], gcs_t.get(j)) for a, j in enumerate(fc)]
+        new_th = [add_or_first(g, grads[len(fc) + b]) for b, g in enumerate(g_th)]
+        return new_gc + new_th, grads[len(fc) + len(th):]
+
+    init_carry = [g_final[j] if g_final[j] is not None else zeros_for(init[j]) for j in fc]
+    init_carry += [zeros_for(consts[i]) for i in th]
+    seq = cs + list(xs) + [g_ys[k] for k in gy_k] + [g_cs[j] for j in gc_k]
+    final, g_x, _ = scan_nodes(step, init_carry, seq, length, reverse=not reverse)
+    result = [None] * len(inputs)
+    for a, j in enumerate(fc):
+        result[j] = final[a] if need_init[j] else None
+    for b, i in enumerate(th):
+        result[n_carry + i] = final[len(fc) + b]
+    for c, i in enumerate(xi):
+        result[n_carry + n_const + i] = g_x[c]
+    return result
+
+
+def _scan_jvp(ts, out, *inputs, body, n_carry, n_const, length, reverse):
+    """Forward mode: the same scan, carrying the state's tangent next to the state."""
+    t_init, t_const, t_xs = _split(ts, n_carry, n_const)
+    init, consts, xs = _split(inputs, n_carry, n_const)
+    fc = [j for j, c in enumerate(init) if c.dtype.kind == "f"]
+    tci = [i for i in range(n_const) if t_const[i] is not None]
+    txi = [i for i in range(len(xs)) if t_xs[i] is not None]
+    ny = len(body.ys)
+
+    def step(carry, sl):
+        c, tc = carry[:n_carry], carry[n_carry:]
+        x, tx = sl[:len(xs)], sl[len(xs):]
+        outs = body.apply(c, consts, x)
+        primals = [c[j] for j in fc] + [consts[i] for i in tci] + [x[i] for i in txi]
+        tangents = list(tc) + [t_const[i] for i in tci] + list(tx)
+        touts = jvp_graph(outs, primals, tangents)
+        ty = [touts[n_carry + k] for k in range(ny) if outs[n_carry + k].dtype.kind == "f"]
+        return outs[:n_carry] + [touts[j] for j in fc], outs[n_carry:] + ty
+
+    t0 = [t_init[j] if t_init[j] is not None else zeros_for(init[j]) for j in fc]
+    final, ys, cs = scan_nodes(step, list(init) + t0, list(xs) + [t_xs[i] for i in txi],
+                               length, reverse)
+    fy = [k for k in range(ny) if body.ys[k].dtype.kind == "f"]
+    result = [None] * (2 * n_carry + ny)
+    for a, j in enumerate(fc):
+        result[j] = final[n_carry + a]
+        result[n_carry + ny + j] = cs[n_carry + a]
+    for a, k in enumerate(fy):
+        result[n_carry + k] = ys[ny + a]
+    return result
+
+
+def _no_batch(*args, **kwargs):
+    raise fail("scan: batching a graph that contains a scan is not supported; batch the step "
+               "function's graph instead (as tr.learn.rtrl does)")
+
+
+scan = primitive(
+    name="scan", multi=True, shape_rule=_rule, numpy=_run("numpy"), numba=_run("numba"),
+    avals=_avals, vjp_all=_scan_vjp, jvp_all=_scan_jvp, batch=_no_batch)
+
+
+def _get_rule(x, k):
+    check(x.op.multi, f"get selects an output of a multi-output node, got {x.op.name}")
+    avals = x.op.avals(x)
+    check(0 <= k < len(avals), f"output {k} of {len(avals)}")
+    return avals[k]
+
+
+get = primitive(
+    name="get", arity=1, shape_rule=_get_rule,
+    numpy=lambda x, k: x[k], numba=lambda x, k: x[k],
+    batch=lambda xs, batched, size, k: _no_batch())
+# get's derivatives are structural (autodiff routes a get's cotangent or tangent to slot k of
+# its multi-output input), so its rule tables stay empty.
+
+
+def _unused(*_):  # keep linters from flagging Node as unused in type positions
+    return Node

@@ -1,0 +1,1 @@
+"""Learning recurrent graphs: BPTT (full, truncated), RTRL, error flow."""
