@@ -145,6 +145,16 @@ def compare_draw(d):
     return [distinct(d, s), distinct(d, broadcastable(d, s))], []
 
 
+def scan_draw(d):
+    T, B, H = (d.draw(st.integers(1, 3)) for _ in range(3))
+    return [floats(d, (T, B, H)), floats(d, (B, H)), floats(d, (H, H))], []
+
+
+def scan_build(xs, h0, U):
+    h, ys = tr.scan(lambda h, x: (tr.tanh(x + h @ U), h * x), h0, xs)
+    return ys.sum(axis=0) * h
+
+
 SPECS = {
     "add": binary(tr.add), "sub": binary(lambda x, y: x - y), "mul": binary(lambda x, y: x * y),
     "div": binary(lambda x, y: x / y, y_low=0.5),
@@ -177,7 +187,10 @@ SPECS = {
                       lambda x: x * tr.parameter(np.full(x.shape, -2.0, x.dtype))),
     "placeholder": unary(lambda x: x * 1.5),
     "fill": unary(lambda x: x + tr.full(x.shape, 0.5, x.dtype)),
+    "scan": Spec(scan_draw, scan_build),
+    "get": Spec(scan_draw, scan_build),
 }
+UNBATCHABLE = {"scan", "get"}  # batching a graph that holds a scan raises a clear error
 
 
 def test_every_primitive_has_a_spec():
@@ -223,3 +236,31 @@ def test_numba_matches_numpy(name, data):
         for r, g in zip(ref, got):
             assert r.shape == g.shape and r.dtype == g.dtype
             np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@given(data=st.data())
+def test_batching_equals_a_loop_over_examples(name, data):
+    """The vmap rule: the graph batched over P examples equals P separate evaluations."""
+    from tinygrad_rnn.graph.batching import batch_graph
+    spec = SPECS[name]
+    args, consts = spec.draw(data)
+    P = data.draw(st.integers(1, 3))
+    which = [data.draw(st.booleans()) for _ in args]
+    which[0] = True
+    xs = [tr.placeholder(a.shape) for a in args]
+    out = spec.build(*xs, *consts)
+    stacks = [np.stack([a + k for k in range(P)]) if w else a for a, w in zip(args, which)]
+    big = [tr.placeholder(s.shape) for s in stacks]
+    replace = {id(x.node): b.node for x, b, w in zip(xs, big, which) if w}
+    if name in UNBATCHABLE:
+        with pytest.raises(tr.GraphError, match="batching a graph that contains a scan"):
+            batch_graph([out.node], replace, P)
+        return
+    ((node, batched),) = batch_graph([out.node], replace, P)
+    got = tr.function([b for b, w in zip(big, which) if w] + [x for x, w in zip(xs, which) if not w],
+                      [tr.Tensor(node)], "numpy")(*[s for s, w in zip(stacks, which) if w],
+                                                  *[a for a, w in zip(args, which) if not w])[0]
+    f = tr.function(xs, [out], "numpy")
+    want = np.stack([f(*[s[k] if w else s for s, w in zip(stacks, which)])[0] for k in range(P)])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

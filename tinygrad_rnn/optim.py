@@ -121,8 +121,8 @@ class Optimizer:
     """Base class: holds the parameters (dict or list, as given), the step count and one set
     of per-parameter buffers for each name in ``_buffer_names``.
 
-    Subclasses define ``_update(value, grad, buffers) -> (new_value, new_buffers)`` on arrays
-    of one parameter's shape and dtype.
+    Subclasses define ``_update(value, grad, buffers, t) -> (new_value, new_buffers)`` on
+    arrays of one parameter's shape and dtype, t being the number of the step (1, 2, ...).
     """
 
     _buffer_names: tuple[str, ...] = ()
@@ -167,18 +167,18 @@ class Optimizer:
         entries = _aligned(grads, self._keys, self._is_dict, caller, "grads")
         gs = [_as_array(g, p, k, caller, "gradient")
               for k, p, g in zip(self._keys, self._params, entries)]
-        self._step += 1
         results = []
         for i, (p, g) in enumerate(zip(self._params, gs)):
             buffers = {name: self._buffers[name][i] for name in self._buffer_names}
-            results.append(self._update(np.asarray(p.value), g, buffers))
-        # assign only once every update is computed, so a failure leaves all state unchanged
+            results.append(self._update(np.asarray(p.value), g, buffers, self._step + 1))
+        # commit only once every update is computed, so a failure leaves all state unchanged
+        self._step += 1
         for i, (p, (value, buffers)) in enumerate(zip(self._params, results)):
             p.assign(value)
             for name in self._buffer_names:
                 self._buffers[name][i] = buffers[name]
 
-    def _update(self, value, grad, buffers):
+    def _update(self, value, grad, buffers, t):
         raise NotImplementedError
 
     def _pack(self, arrays):
@@ -253,7 +253,7 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         super().__init__(params, lr)
 
-    def _update(self, value, grad, buffers):
+    def _update(self, value, grad, buffers, t):
         g = grad
         if self.weight_decay != 0:
             g = g + self.weight_decay * value
@@ -297,17 +297,17 @@ class Adam(Optimizer):
         for buffers in self._buffers.values():
             buffers[:] = [np.zeros(p.shape, p.dtype) for p in self._params]
 
-    def _update(self, value, grad, buffers):
+    def _update(self, value, grad, buffers, t):
         beta1, beta2 = self.betas
         g = grad
         if self.weight_decay != 0:
             g = g + self.weight_decay * value
         m = beta1 * buffers["exp_avg"] + (1 - beta1) * g
         v = beta2 * buffers["exp_avg_sq"] + (1 - beta2) * (g * g)
-        # the bias corrections are folded into the step size and the denominator, in the
-        # order torch computes them, so that float rounding matches too
-        step_size = self.lr / (1 - beta1 ** self._step)
-        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** self._step) + self.eps
+        # lr * m_hat / (sqrt(v_hat) + eps) with the bias corrections folded into the step
+        # size and the denominator, as torch computes it, so that rounding follows torch's
+        step_size = self.lr / (1 - beta1 ** t)
+        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
         return value - step_size * (m / denom), {"exp_avg": m, "exp_avg_sq": v}
 
 

@@ -1,1 +1,6 @@
 """Recurrent cells and layers as compositions of primitives."""
+from .cells import Cell, GRUCell, LSTMCell, RNNCell, SCRNCell  # noqa: F401
+from .layers import GRU, LSTM, RNN  # noqa: F401
+from .linear import Linear  # noqa: F401
+from .module import Module  # noqa: F401
+from .williams_zipser import WilliamsZipserNet, wz_loss_fn  # noqa: F401

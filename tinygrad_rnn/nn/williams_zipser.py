@@ -31,10 +31,11 @@ import numpy as np
 
 from .. import functions as F
 from ..graph.node import GraphError
-from ..tensor import Tensor, parameter
+from ..tensor import Tensor
+from .cells import Cell
 
 
-class WilliamsZipserNet:
+class WilliamsZipserNet(Cell):
     """Fully recurrent logistic network: ``y(t+1) = sigmoid(W x(t))``,
     ``x(t) = concat(x_net(t), [1], y(t))``.
 
@@ -50,78 +51,27 @@ class WilliamsZipserNet:
     y_next (B, n) is y(t+1).
     """
 
+    state_names = ("y",)
+
     def __init__(self, n: int, m: int, bias: bool = True, seed=None, dtype=np.float64,
                  init_scale: float | None = None):
         if int(n) != n or n < 1:
-            raise ValueError(f"WilliamsZipserNet: n (number of units) must be a positive int, got {n!r}")
+            raise ValueError(f"WilliamsZipserNet: n (number of units) must be a positive int, "
+                             f"got {n!r}")
         if int(m) != m or m < 0:
             raise ValueError(f"WilliamsZipserNet: m (external input lines) must be an int >= 0, "
                              f"got {m!r}")
+        try:
+            super().__init__(int(m), int(n), dtype, seed)
+        except GraphError as e:
+            raise ValueError(str(e).split("\n")[0]) from None
         self.n, self.m, self.bias = int(n), int(m), bool(bias)
-        self.dtype = np.dtype(dtype)
-        if self.dtype.kind != "f":
-            raise ValueError(f"WilliamsZipserNet: dtype must be floating, got {self.dtype}")
-        self.input_size, self.hidden_size = self.m, self.n
         n_lines = self.m + int(self.bias)                     # |I|: external lines + bias line
         self.I: tuple[int, ...] = tuple(range(n_lines))
         self.U: tuple[int, ...] = tuple(range(n_lines, n_lines + self.n))
         width = n_lines + self.n                              # length of x(t)
         scale = 1.0 / np.sqrt(width) if init_scale is None else float(init_scale)
-        rng = np.random.default_rng(seed)
-        W = rng.uniform(-scale, scale, size=(self.n, width)).astype(self.dtype)
-        self.W = parameter(W, dtype=self.dtype, name="W")
-
-    # ---- the protocol --------------------------------------------------------------------
-
-    def initial_state(self, batch: int) -> tuple[Tensor]:
-        """``(y(0),)`` = zeros (batch, n)."""
-        return (F.zeros((int(batch), self.n), self.dtype),)
-
-    def parameters(self) -> dict[str, Tensor]:
-        return {"W": self.W}
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        return {name: np.array(p.value, copy=True) for name, p in self.parameters().items()}
-
-    def load_state_dict(self, d) -> None:
-        params = self.parameters()
-        missing, unexpected = sorted(set(params) - set(d)), sorted(set(d) - set(params))
-        if missing or unexpected:
-            raise ValueError(f"WilliamsZipserNet.load_state_dict: expected keys {sorted(params)}; "
-                             f"missing {missing}, unexpected {unexpected}")
-        for name, p in params.items():
-            value = np.asarray(d[name])
-            if value.shape != p.shape:
-                raise ValueError(f"WilliamsZipserNet.load_state_dict: '{name}' expects shape "
-                                 f"{p.shape}, got {value.shape}")
-        for name, p in params.items():
-            p.assign(np.asarray(d[name], dtype=self.dtype))
-
-    # ---- the network ---------------------------------------------------------------------
-
-    def _check(self, x_t, state) -> tuple[Tensor, Tensor]:
-        if not isinstance(x_t, Tensor):
-            x_t = F.as_tensor(np.asarray(x_t, dtype=self.dtype))
-        if x_t.ndim != 2 or x_t.shape[1] != self.m:
-            raise GraphError(f"WilliamsZipserNet: x_t (x_net(t)) expected shape (B, {self.m}) "
-                             f"(m={self.m} external input lines), given {x_t.shape}")
-        if not isinstance(state, (tuple, list)) or len(state) != 1:
-            given = (f"a {type(state).__name__} of length {len(state)}"
-                     if isinstance(state, (tuple, list)) else type(state).__name__)
-            raise GraphError(f"WilliamsZipserNet: state expected a tuple (y,) of one Tensor "
-                             f"y(t) of shape (B, {self.n}), given {given}")
-        y = state[0]
-        if not isinstance(y, Tensor):
-            y = F.as_tensor(np.asarray(y, dtype=self.dtype))
-        B = x_t.shape[0]
-        if y.shape != (B, self.n):
-            raise GraphError(f"WilliamsZipserNet: state y(t) expected shape ({B}, {self.n}) "
-                             f"(batch of x_t, n={self.n} units), given {y.shape}")
-        for what, t in (("x_t", x_t), ("state y(t)", y)):
-            if t.dtype != self.dtype:
-                raise GraphError(f"WilliamsZipserNet: {what} expected dtype {self.dtype}, "
-                                 f"given {t.dtype}")
-        return x_t, y
+        self.W = self._param("W", self._uniform((self.n, width), scale))
 
     def x_vector(self, x_t, y) -> Tensor:
         """``x(t) = concat(x_net(t), [1], y(t))``: (B, m), (B, n) -> (B, m + 1 + n);
@@ -134,13 +84,13 @@ class WilliamsZipserNet:
 
     def net_input(self, x_t, state) -> Tensor:
         """``s(t) = x(t) W^T`` (row-wise ``s_k(t) = sum_j w_kj x_j(t)``): (B, n)."""
-        x_t, y = self._check(x_t, state)
+        x_t, (y,) = self.check(x_t, state)
         return F.matmul(self.x_vector(x_t, y), self.W.T)
 
-    def __call__(self, x_t, state):
+    def step(self, x_t, state):
         """One step: x_t = x_net(t) (B, m), state = (y(t),) with y(t) (B, n) ->
         ``(y(t+1), (y(t+1),))`` with ``y(t+1) = sigmoid(s(t))``, ``s(t) = x(t) W^T``."""
-        y_next = F.sigmoid(self.net_input(x_t, state))
+        y_next = F.sigmoid(F.matmul(self.x_vector(x_t, state[0]), self.W.T))
         return y_next, (y_next,)
 
     def __repr__(self):

@@ -10,7 +10,20 @@ import numpy as np
 from ..graph.node import GraphError
 from .kernels.codegen import elementwise_kernel
 from .leaves import fill_value, full_like, is_fill
-from .registry import check, primitive
+from .registry import REGISTRY, check, primitive
+
+
+def lift(x, batched, size):
+    """x with a leading batch axis of ``size`` (broadcast when x is not batched)."""
+    from .shape import broadcast_to
+    return x if batched else broadcast_to(x, shape=(size,) + x.shape)
+
+
+def batch_elementwise(name):
+    """The vmap rule every elementwise primitive shares: lift the inputs, apply."""
+    def rule(xs, batched, size, **attrs):
+        return REGISTRY[name](*[lift(x, b, size) for x, b in zip(xs, batched)], **attrs)
+    return rule
 
 
 def _rule(kind):
@@ -40,7 +53,7 @@ def _rule(kind):
 def elementwise(name, arity, scalar, numpy, kind="float", vjp=None, jvp=None, fold=None):
     return primitive(name=name, arity=arity, scalar=scalar, numpy=numpy,
                      numba=elementwise_kernel(name, arity, scalar, kind), shape_rule=_rule(kind),
-                     vjp=vjp, jvp=jvp, fold=fold)
+                     vjp=vjp, jvp=jvp, fold=fold, batch=batch_elementwise(name))
 
 
 def _as(node, like):
@@ -255,7 +268,7 @@ cast = primitive(
     numba=elementwise_kernel("cast", 1, "x", "cast"),
     vjp=(_cast_back,),
     jvp=(lambda t, out, x, dtype: cast(t, dtype=dtype) if np.dtype(dtype).kind == "f" else None,),
-    fold=_fold_cast)
+    fold=_fold_cast, batch=batch_elementwise("cast"))
 
 stop_gradient = elementwise(
     "stop_gradient", 1, "x", lambda x: x, kind="number")

@@ -39,7 +39,22 @@ def mT(x):
     return transpose(x, axes=axes)
 
 
+def _batch(xs, batched, size):
+    """vmap rule. A batched (P, ..., m, k) times a shared 2-d (k, n) is one big matmul on
+    (P*...*m, k), not P broadcast copies of the weights (RTRL's sensitivities hit this)."""
+    from .elementwise import lift
+    from .shape import reshape
+    a, b = xs
+    if batched == (True, False) and b.ndim == 2:
+        flat = matmul(reshape(a, shape=(a.size // a.shape[-1], a.shape[-1])), b)
+        return reshape(flat, shape=a.shape[:-1] + b.shape[-1:])
+    if batched == (False, True) and a.ndim == 2:  # a @ b_p = (b_p^T a^T)^T, batched on the left
+        return mT(_batch((mT(b), mT(a)), (True, False), size))
+    return matmul(lift(a, batched[0], size), lift(b, batched[1], size))
+
+
 matmul = primitive(
     name="matmul", arity=2, shape_rule=_rule, numpy=np.matmul, numba=_numba_matmul,
     vjp=(lambda g, out, a, b: matmul(g, mT(b)), lambda g, out, a, b: matmul(mT(a), g)),
-    jvp=(lambda t, out, a, b: matmul(t, b), lambda t, out, a, b: matmul(a, t)))
+    jvp=(lambda t, out, a, b: matmul(t, b), lambda t, out, a, b: matmul(a, t)),
+    batch=lambda xs, batched, size: _batch(xs, batched, size))

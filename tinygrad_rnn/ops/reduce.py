@@ -47,6 +47,11 @@ def _numba_reduce(kernel, empty_ok):
     return run
 
 
+def _shift(axis):
+    """Axes of the same reduction once a leading batch axis is added."""
+    return tuple(a + 1 for a in axis)
+
+
 def expand_back(g, x, axis, keepdims):
     """g of the reduced shape, broadcast back to x's shape."""
     return broadcast_to(reshape(g, shape=reduced_shape(x.shape, axis, True)), shape=x.shape)
@@ -57,7 +62,9 @@ reduce_sum = primitive(
     numpy=lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
     numba=_numba_reduce(static.sum_rows, empty_ok=True),
     vjp=(lambda g, out, x, axis, keepdims: expand_back(g, x, axis, keepdims),),
-    jvp=(lambda t, out, x, axis, keepdims: reduce_sum(t, axis=axis, keepdims=keepdims),))
+    jvp=(lambda t, out, x, axis, keepdims: reduce_sum(t, axis=axis, keepdims=keepdims),),
+    batch=lambda xs, batched, size, axis, keepdims: reduce_sum(
+        xs[0], axis=_shift(axis), keepdims=keepdims))
 
 
 def _argmax_share(out, x, axis, keepdims):
@@ -79,4 +86,6 @@ reduce_max = primitive(
     vjp=(lambda g, out, x, axis, keepdims:
          mul(expand_back(g, x, axis, keepdims), _argmax_share(out, x, axis, keepdims)),),
     jvp=(lambda t, out, x, axis, keepdims:
-         reduce_sum(mul(t, _argmax_share(out, x, axis, keepdims)), axis=axis, keepdims=keepdims),))
+         reduce_sum(mul(t, _argmax_share(out, x, axis, keepdims)), axis=axis, keepdims=keepdims),),
+    batch=lambda xs, batched, size, axis, keepdims: reduce_max(
+        xs[0], axis=_shift(axis), keepdims=keepdims))

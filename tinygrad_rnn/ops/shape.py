@@ -34,7 +34,8 @@ reshape = primitive(
     numpy=lambda x, shape: np.reshape(x, shape),
     vjp=(lambda g, out, x, shape: reshape(g, shape=x.shape),),
     jvp=(lambda t, out, x, shape: reshape(t, shape=shape),),
-    fold=_fold_reshape)
+    fold=_fold_reshape,
+    batch=lambda xs, batched, size, shape: reshape(xs[0], shape=(size,) + tuple(shape)))
 
 
 def _transpose_rule(x, axes):
@@ -51,7 +52,8 @@ transpose = primitive(
     numpy=lambda x, axes: np.transpose(x, axes),
     vjp=(lambda g, out, x, axes: transpose(g, axes=_inverse(axes)),),
     jvp=(lambda t, out, x, axes: transpose(t, axes=axes),),
-    fold=lambda x, axes: x if tuple(axes) == tuple(range(x.ndim)) else None)
+    fold=lambda x, axes: x if tuple(axes) == tuple(range(x.ndim)) else None,
+    batch=lambda xs, batched, size, axes: transpose(xs[0], axes=(0,) + tuple(a + 1 for a in axes)))
 
 
 def broadcast_shapes(*shapes):
@@ -96,7 +98,14 @@ broadcast_to = primitive(
     numpy=lambda x, shape: np.broadcast_to(x, shape),
     vjp=(lambda g, out, x, shape: sum_to(g, x.shape),),
     jvp=(lambda t, out, x, shape: broadcast_to(t, shape=shape),),
-    fold=_fold_broadcast)
+    fold=_fold_broadcast,
+    batch=lambda xs, batched, size, shape: _batch_broadcast(xs[0], size, tuple(shape)))
+
+
+def _batch_broadcast(x, size, shape):
+    # right-align x's own dims with ``shape`` behind the batch axis, then broadcast
+    aligned = reshape(x, shape=(size,) + (1,) * (len(shape) - x.ndim + 1) + x.shape[1:])
+    return broadcast_to(aligned, shape=(size,) + shape)
 
 
 def normalize_index(shape, index):
@@ -154,12 +163,15 @@ getitem = primitive(
     name="getitem", arity=1, shape_rule=_getitem_rule,
     numpy=lambda x, index: x[_py_index(index)],
     vjp=(lambda g, out, x, index: unslice(g, index=index, shape=x.shape),),
-    jvp=(lambda t, out, x, index: getitem(t, index=index),))
+    jvp=(lambda t, out, x, index: getitem(t, index=index),),
+    batch=lambda xs, batched, size, index: getitem(xs[0], index=(("s", 0, size, 1),) + index))
 
 unslice = primitive(
     name="unslice", arity=1, shape_rule=_unslice_rule, numpy=_unslice_np,
     vjp=(lambda g, out, x, index, shape: getitem(g, index=index),),
-    jvp=(lambda t, out, x, index, shape: unslice(t, index=index, shape=shape),))
+    jvp=(lambda t, out, x, index, shape: unslice(t, index=index, shape=shape),),
+    batch=lambda xs, batched, size, index, shape: unslice(
+        xs[0], index=(("s", 0, size, 1),) + index, shape=(size,) + tuple(shape)))
 
 
 def _concat_rule(*xs, axis):
@@ -186,4 +198,7 @@ concat = primitive(
     numpy=lambda *xs, axis: np.concatenate(xs, axis=axis),
     vjp=lambda i, g, out, *xs, axis: getitem(g, index=_part(i, xs, axis, g.ndim)),
     jvp=lambda i, t, out, *xs, axis: unslice(t, index=_part(i, xs, axis, out.ndim), shape=out.shape),
-    fold=lambda *xs, axis: xs[0] if len(xs) == 1 else None)
+    fold=lambda *xs, axis: xs[0] if len(xs) == 1 else None,
+    batch=lambda xs, batched, size, axis: concat(
+        *[x if b else broadcast_to(x, shape=(size,) + x.shape) for x, b in zip(xs, batched)],
+        axis=axis + 1))

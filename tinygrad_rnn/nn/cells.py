@@ -1,0 +1,254 @@
+"""Recurrent cells as compositions of primitives: ``cell(x_t, state) -> (y_t, new_state)``.
+
+Weights use PyTorch's *Cell layouts and names (weight_ih (G*H, I), weight_hh (G*H, H),
+bias_ih, bias_hh; gate order i,f,g,o for LSTM and r,z,n for GRU), so state dicts move
+between the two exactly. Variants add parameters under their own names.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functions as F
+from ..functions import as_tensor
+from ..graph.node import fail
+from ..tensor import Tensor
+from .module import Module
+
+
+class Cell(Module):
+    """A recurrent step with its parameters. Subclasses define ``state_sizes`` and ``step``."""
+
+    state_names: tuple[str, ...] = ("h",)
+
+    def __init__(self, input_size: int, hidden_size: int, dtype=np.float64, seed=None,
+                 suffix: str = ""):
+        super().__init__(dtype, seed)
+        for what, v, low in (("input_size", input_size, 0), ("hidden_size", hidden_size, 1)):
+            if not isinstance(v, (int, np.integer)) or v < low:
+                raise fail(f"{type(self).__name__}: {what} must be an int >= {low}, got {v!r}")
+        self.input_size, self.hidden_size, self.suffix = int(input_size), int(hidden_size), suffix
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return (self.hidden_size,) * len(self.state_names)
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size
+
+    def _param(self, name, value):
+        return super()._param(name, value, full_name=name + self.suffix)
+
+    def initial_state(self, batch: int) -> tuple[Tensor, ...]:
+        """A tuple of zero Tensors, one (batch, size) per state component."""
+        return tuple(F.zeros((batch, n), self.dtype) for n in self.state_sizes)
+
+    def __call__(self, x_t, state):
+        """x_t (B, input_size), state tuple of (B, size) -> (y_t (B, output_size), new state)."""
+        return self.step(*self.check(x_t, state))
+
+    def check(self, x_t, state):
+        """x_t and state as Tensors, after checking their shapes and dtypes (clear errors)."""
+        name = type(self).__name__
+        x_t = as_tensor(x_t)
+        if x_t.ndim != 2 or x_t.shape[1] != self.input_size:
+            raise fail(f"{name}: expected input of shape (batch, {self.input_size}), got {x_t.shape}")
+        if x_t.dtype != self.dtype:
+            raise fail(f"{name}: expected input dtype {self.dtype}, got {x_t.dtype}")
+        if not isinstance(state, (tuple, list)) or len(state) != len(self.state_sizes):
+            raise fail(f"{name}: state must be a tuple of {len(self.state_sizes)} tensors "
+                       f"({', '.join(self.state_names)}), got {type(state).__name__}")
+        state = tuple(as_tensor(s) for s in state)
+        for s, n, label in zip(state, self.state_sizes, self.state_names):
+            if s.shape != (x_t.shape[0], n) or s.dtype != self.dtype:
+                raise fail(f"{name}: state {label} must be ({x_t.shape[0]}, {n}) {self.dtype}, got "
+                           f"{s.shape} {s.dtype}")
+        return x_t, state
+
+    def step(self, x, state):
+        raise NotImplementedError
+
+
+def _block(t, k, size):
+    return t[:, k * size:(k + 1) * size]
+
+
+class _Gated(Cell):
+    """Cells whose pre-activations are x W_ih^T + b_ih + h W_hh^T + b_hh split in G blocks."""
+
+    def _init_weights(self, gates, bias):
+        H, bound = self.hidden_size, 1 / np.sqrt(self.hidden_size)
+        self.weight_ih = self._param("weight_ih", self._uniform((gates * H, self.input_size), bound))
+        self.weight_hh = self._param("weight_hh", self._uniform((gates * H, H), bound))
+        self.bias_ih = self._param("bias_ih", self._uniform((gates * H,), bound)) if bias else None
+        self.bias_hh = self._param("bias_hh", self._uniform((gates * H,), bound)) if bias else None
+
+    def _affine(self, x, W, b):
+        y = x @ W.T
+        return y + b if b is not None else y
+
+
+class RNNCell(_Gated):
+    """Elman: h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh); y = h'.
+
+    ``init="identity"`` is the IRNN of Le et al. (2015): W_hh = I and zero biases (use with
+    ``nonlinearity="relu"``).
+    """
+
+    def __init__(self, input_size, hidden_size, nonlinearity="tanh", init=None, bias=True,
+                 dtype=np.float64, seed=None, suffix=""):
+        super().__init__(input_size, hidden_size, dtype, seed, suffix)
+        if nonlinearity not in ("tanh", "relu"):
+            raise fail(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        if init not in (None, "identity"):
+            raise fail(f"RNNCell: init must be None or 'identity', got {init!r}")
+        self.nonlinearity, self.init = nonlinearity, init
+        self._init_weights(1, bias)
+        if init == "identity":
+            self.weight_hh.assign(np.eye(hidden_size))
+            for b in (self.bias_ih, self.bias_hh):
+                if b is not None:
+                    b.assign(np.zeros(hidden_size))
+
+    def step(self, x, state):
+        (h,) = state
+        pre = self._affine(x, self.weight_ih, self.bias_ih) + self._affine(h, self.weight_hh, self.bias_hh)
+        h = F.tanh(pre) if self.nonlinearity == "tanh" else F.relu(pre)
+        return h, (h,)
+
+
+class LSTMCell(_Gated):
+    """Long short-term memory; state (h, c).
+
+    Default (forget gate, PyTorch's LSTMCell), gate order i, f, g, o:
+        i, f, o = sigmoid(.), g = tanh(.), c' = f*c + i*g, h' = o*tanh(c').
+    ``forget_gate=False``: the original 1997 cell (Hochreiter & Schmidhuber), gates i, g, o and
+    the constant error carousel c' = c + i*g (the self-connection has weight 1.0).
+    ``coupled=True``: gates i, g, o with f = 1 - i (forget exactly as much as is written).
+    ``peephole=True``: Gers & Schmidhuber (2000): diagonal weights weight_ci, weight_cf read c
+    into the input and forget gates, weight_co reads c' into the output gate.
+    ``forget_bias``: added to the forget gate's bias at initialisation (Jozefowicz et al.
+    2015 recommend 1.0).
+    """
+
+    state_names = ("h", "c")
+
+    def __init__(self, input_size, hidden_size, forget_gate=True, peephole=False, coupled=False,
+                 forget_bias=0.0, bias=True, dtype=np.float64, seed=None, suffix=""):
+        super().__init__(input_size, hidden_size, dtype, seed, suffix)
+        if coupled and not forget_gate:
+            raise fail("LSTMCell: coupled=True ties the forget gate to the input gate; it needs "
+                       "forget_gate=True")
+        has_f = forget_gate and not coupled
+        if forget_bias and not has_f:
+            raise fail("LSTMCell: forget_bias needs a separate forget gate (forget_gate=True, "
+                       "coupled=False)")
+        self.forget_gate, self.peephole, self.coupled = forget_gate, peephole, coupled
+        self.gates = ("i", "f", "g", "o") if has_f else ("i", "g", "o")
+        self._init_weights(len(self.gates), bias)
+        H = hidden_size
+        if forget_bias and self.bias_ih is not None:
+            b = np.array(self.bias_ih.value)
+            b[H:2 * H] += forget_bias
+            self.bias_ih.assign(b)
+        if peephole:
+            bound = 1 / np.sqrt(H)
+            self.weight_ci = self._param("weight_ci", self._uniform((H,), bound))
+            self.weight_cf = self._param("weight_cf", self._uniform((H,), bound)) if has_f else None
+            self.weight_co = self._param("weight_co", self._uniform((H,), bound))
+
+    def step(self, x, state):
+        h, c = state
+        H = self.hidden_size
+        pre = self._affine(x, self.weight_ih, self.bias_ih) + self._affine(h, self.weight_hh, self.bias_hh)
+        a = {name: _block(pre, k, H) for k, name in enumerate(self.gates)}
+        if self.peephole:
+            a["i"] = a["i"] + self.weight_ci * c
+            if "f" in a:
+                a["f"] = a["f"] + self.weight_cf * c
+        i, g = F.sigmoid(a["i"]), F.tanh(a["g"])
+        if not self.forget_gate:
+            c = c + i * g  # the constant error carousel
+        elif self.coupled:
+            c = (1.0 - i) * c + i * g
+        else:
+            c = F.sigmoid(a["f"]) * c + i * g
+        o_pre = a["o"] + self.weight_co * c if self.peephole else a["o"]
+        h = F.sigmoid(o_pre) * F.tanh(c)
+        return h, (h, c)
+
+
+class GRUCell(_Gated):
+    """Gated recurrent unit, gate order r, z, n; h' = (1 - z) * n + z * h.
+
+    ``reset_after=True`` (PyTorch, cuDNN): n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
+    ``reset_after=False`` (Cho et al. 2014, the seeds): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn).
+    """
+
+    def __init__(self, input_size, hidden_size, reset_after=True, bias=True, dtype=np.float64,
+                 seed=None, suffix=""):
+        super().__init__(input_size, hidden_size, dtype, seed, suffix)
+        self.reset_after = reset_after
+        self._init_weights(3, bias)
+
+    def step(self, x, state):
+        (h,) = state
+        H = self.hidden_size
+        gi = self._affine(x, self.weight_ih, self.bias_ih)
+        if self.reset_after:
+            gh = self._affine(h, self.weight_hh, self.bias_hh)
+            r = F.sigmoid(_block(gi, 0, H) + _block(gh, 0, H))
+            z = F.sigmoid(_block(gi, 1, H) + _block(gh, 1, H))
+            n = F.tanh(_block(gi, 2, H) + r * _block(gh, 2, H))
+        else:
+            W_rz, W_n = self.weight_hh[:2 * H], self.weight_hh[2 * H:]
+            b = self.bias_hh
+            gh = self._affine(h, W_rz, b[:2 * H] if b is not None else None)
+            r = F.sigmoid(_block(gi, 0, H) + _block(gh, 0, H))
+            z = F.sigmoid(_block(gi, 1, H) + _block(gh, 1, H))
+            n = F.tanh(_block(gi, 2, H) + self._affine(r * h, W_n, b[2 * H:] if b is not None else None))
+        h = (1.0 - z) * n + z * h
+        return h, (h,)
+
+
+class SCRNCell(Cell):
+    """Structurally constrained RNN (Mikolov et al. 2014): slow context units s next to a
+    fast hidden layer h; state (h, s), output concat(h, s) (B, H + context_size).
+
+        s' = (1 - alpha) s_in + alpha s,     s_in = x weight_ic^T      (weight_ic (S, I))
+        h' = sigmoid(s' weight_ch^T + x weight_ih^T + h weight_hh^T + bias_ih)
+    alpha is fixed (0.95 in the paper), so the context units decay slowly by construction.
+    """
+
+    state_names = ("h", "s")
+
+    def __init__(self, input_size, hidden_size, context_size=None, alpha=0.95, bias=True,
+                 dtype=np.float64, seed=None, suffix=""):
+        super().__init__(input_size, hidden_size, dtype, seed, suffix)
+        S = hidden_size if context_size is None else context_size
+        if not isinstance(S, (int, np.integer)) or S < 1:
+            raise fail(f"SCRNCell: context_size must be a positive int, got {context_size!r}")
+        if not 0.0 <= alpha <= 1.0:
+            raise fail(f"SCRNCell: alpha must be in [0, 1], got {alpha}")
+        self.context_size, self.alpha = int(S), float(alpha)
+        H, I, bound = hidden_size, input_size, 1 / np.sqrt(hidden_size)
+        self.weight_ih = self._param("weight_ih", self._uniform((H, I), bound))
+        self.weight_hh = self._param("weight_hh", self._uniform((H, H), bound))
+        self.weight_ic = self._param("weight_ic", self._uniform((self.context_size, I), bound))
+        self.weight_ch = self._param("weight_ch", self._uniform((H, self.context_size), bound))
+        self.bias_ih = self._param("bias_ih", self._uniform((H,), bound)) if bias else None
+
+    @property
+    def state_sizes(self):
+        return (self.hidden_size, self.context_size)
+
+    @property
+    def output_size(self):
+        return self.hidden_size + self.context_size
+
+    def step(self, x, state):
+        h, s = state
+        s = (1.0 - self.alpha) * (x @ self.weight_ic.T) + self.alpha * s
+        pre = s @ self.weight_ch.T + x @ self.weight_ih.T + h @ self.weight_hh.T
+        h = F.sigmoid(pre + self.bias_ih if self.bias_ih is not None else pre)
+        return F.concat([h, s], axis=1), (h, s)
