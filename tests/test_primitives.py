@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import tinygrad_rnn as tr
 from tinygrad_rnn.graph.traverse import toposort
 from tinygrad_rnn.ops import REGISTRY
+from tinygrad_rnn.ops.random import dropout_mask
 from tinygrad_rnn.testing import check_grads
 
 shapes = st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple)
@@ -188,6 +189,10 @@ SPECS = {
     "placeholder": unary(lambda x: x * 1.5),
     "fill": unary(lambda x: x + tr.full(x.shape, 0.5, x.dtype)),
     "scan": Spec(scan_draw, scan_build),
+    # p = 0 keeps every entry, so the draw is deterministic and differences are meaningful;
+    # the randomness itself is tested in test_cells_and_layers (dropout)
+    "dropout_mask": unary(lambda x: x * tr.Tensor(dropout_mask(
+        shape=x.shape, p=0.0, dtype=x.dtype, rng=np.random.default_rng(0)))),
     "get": Spec(scan_draw, scan_build),
 }
 UNBATCHABLE = {"scan", "get"}  # batching a graph that holds a scan raises a clear error

@@ -67,8 +67,8 @@ from .functions import (  # noqa: F401
     zeros_like,
 )
 from .graph.node import GraphError  # noqa: F401
+from .recurrence import scan, unroll  # noqa: F401
 from .tensor import Tensor, parameter, placeholder, tensor  # noqa: F401
 from .transforms import function, grad, jvp, vjp  # noqa: F401
-from .recurrence import scan, unroll  # noqa: F401
 
 __version__ = "0.1.0"

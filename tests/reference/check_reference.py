@@ -154,7 +154,8 @@ def check_file(path):
 
 
 def main():
-    files = sorted(glob.glob(os.path.join(HERE, "layer_*.npz"))) + sorted(glob.glob(os.path.join(HERE, "cell_*.npz")))
+    files = (sorted(glob.glob(os.path.join(HERE, "layer_*.npz")))
+             + sorted(glob.glob(os.path.join(HERE, "cell_*.npz"))))
     required = [f"layer_{m}_L1_uni.npz" for m in ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")] + \
                [f"cell_{m}.npz" for m in ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")]
     names = {os.path.basename(f) for f in files}

@@ -72,7 +72,7 @@ def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence
             gis = node.op.vjp_all(g, node, *node.inputs, needed=mask, **node.attrs)
         else:
             gis = [None] * len(node.inputs)
-            for i, x in enumerate(node.inputs):
+            for i in range(len(node.inputs)):
                 rule = node.op.vjp_rule(i) if mask[i] else None
                 if rule is not None:
                     gis[i] = rule(g, node, *node.inputs, **node.attrs)

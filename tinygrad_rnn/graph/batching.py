@@ -17,7 +17,7 @@ def batch_graph(outputs: Sequence[Node], replace: dict[int, Node], size: int):
     """``outputs`` recomputed with each node id in ``replace`` swapped for a batched node
     (leading axis ``size``). Returns [(node, is_batched)] per output."""
     done: dict[int, tuple[Node, bool]] = {k: (v, True) for k, v in replace.items()}
-    for k, v in replace.items():
+    for v in replace.values():
         if v.ndim == 0 or v.shape[0] != size:
             raise fail(f"batch: a batched input has shape {v.shape}, expected leading axis {size}")
     for node in toposort(outputs):

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functions import reshape, tensor, transpose
 from ..functions import concat as tr_concat
+from ..functions import reshape, tensor, transpose
 from ..graph.autodiff import jvp_graph, vjp_graph
 from ..graph.batching import batch_graph
 from ..graph.node import fail

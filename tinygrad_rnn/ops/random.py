@@ -6,8 +6,6 @@ reproducible on either backend.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .registry import primitive
 
 
