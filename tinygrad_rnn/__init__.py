@@ -66,7 +66,7 @@ from .functions import (  # noqa: F401
     zeros,
     zeros_like,
 )
-from .graph.node import GraphError  # noqa: F401
+from .graph.node import GraphError, scope  # noqa: F401
 from .recurrence import scan, unroll  # noqa: F401
 from .tensor import Tensor, parameter, placeholder, tensor  # noqa: F401
 from .transforms import function, grad, jvp, vjp  # noqa: F401

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .node import Node, fail
+from .node import Node, fail, scope_as
 from .traverse import depends_on, toposort
+
+
+BACKWARD = ("backward",)  # scope prefix of the nodes a VJP rule builds
 
 
 def add_or_first(a, b):
@@ -68,14 +71,15 @@ def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence
             slots[k] = add_or_first(slots[k], g)
             continue
         mask = [id(x) in needed and _differentiable(x) for x in node.inputs]
-        if node.op.multi:
-            gis = node.op.vjp_all(g, node, *node.inputs, needed=mask, **node.attrs)
-        else:
-            gis = [None] * len(node.inputs)
-            for i in range(len(node.inputs)):
-                rule = node.op.vjp_rule(i) if mask[i] else None
-                if rule is not None:
-                    gis[i] = rule(g, node, *node.inputs, **node.attrs)
+        with scope_as(BACKWARD + tuple(s for s in node.scope if s != BACKWARD[0])):
+            if node.op.multi:
+                gis = node.op.vjp_all(g, node, *node.inputs, needed=mask, **node.attrs)
+            else:
+                gis = [None] * len(node.inputs)
+                for i in range(len(node.inputs)):
+                    rule = node.op.vjp_rule(i) if mask[i] else None
+                    if rule is not None:
+                        gis[i] = rule(g, node, *node.inputs, **node.attrs)
         for x, gi, m in zip(node.inputs, gis, mask):
             if gi is None or not m:
                 continue

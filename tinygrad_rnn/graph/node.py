@@ -6,6 +6,7 @@ that every error and every picture can point back to that line.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -34,6 +35,36 @@ def fail(what: str, site: str | None = None) -> GraphError:
     return GraphError(f"{what}\n  (node built at {site or user_site()})")
 
 
+_SCOPES: list[str] = []
+
+
+@contextlib.contextmanager
+def scope(name: str):
+    """Tag every node built inside with ``name`` (nested scopes stack), so that pictures can
+    group them: a cell wraps each gate in one, and ``detail="gates"`` draws one box per gate.
+
+    >>> with tr.scope("forget gate f"):
+    ...     f = tr.sigmoid(x @ W_f + h @ U_f + b_f)
+    """
+    _SCOPES.append(str(name))
+    try:
+        yield
+    finally:
+        _SCOPES.pop()
+
+
+@contextlib.contextmanager
+def scope_as(scopes: tuple):
+    """Build nodes with exactly ``scopes`` as their scope path (used by autodiff to file a
+    derivative under the forward node it comes from)."""
+    saved = list(_SCOPES)
+    _SCOPES[:] = list(scopes)
+    try:
+        yield
+    finally:
+        _SCOPES[:] = saved
+
+
 class Node:
     """One value in a graph: ``op(*inputs, **attrs)`` with a static ``shape`` and ``dtype``.
 
@@ -42,9 +73,9 @@ class Node:
     structural key used for common-subexpression elimination is ``key()``.
     """
 
-    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "site")
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "site", "scope")
 
-    def __init__(self, op, inputs, attrs, shape, dtype, name=None, site=None):
+    def __init__(self, op, inputs, attrs, shape, dtype, name=None, site=None, scope=None):
         set_ = object.__setattr__
         set_(self, "op", op)
         set_(self, "inputs", tuple(inputs))
@@ -53,6 +84,7 @@ class Node:
         set_(self, "dtype", np.dtype(dtype))
         set_(self, "name", name)
         set_(self, "site", site or user_site())
+        set_(self, "scope", tuple(_SCOPES) if scope is None else tuple(scope))
 
     def __setattr__(self, key, value):
         raise AttributeError("Node is immutable; build a new node instead")

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import functions as F
 from ..functions import as_tensor
-from ..graph.node import fail
+from ..graph.node import fail, scope
 from ..tensor import Tensor
 from .module import Module
 
@@ -112,8 +112,10 @@ class RNNCell(_Gated):
 
     def step(self, x, state):
         (h,) = state
-        pre = self._affine(x, self.weight_ih, self.bias_ih) + self._affine(h, self.weight_hh, self.bias_hh)
-        h = F.tanh(pre) if self.nonlinearity == "tanh" else F.relu(pre)
+        with scope(f"hidden h = {self.nonlinearity}(W x + U h + b)"):
+            pre = (self._affine(x, self.weight_ih, self.bias_ih)
+                   + self._affine(h, self.weight_hh, self.bias_hh))
+            h = F.tanh(pre) if self.nonlinearity == "tanh" else F.relu(pre)
         return h, (h,)
 
 
@@ -132,6 +134,8 @@ class LSTMCell(_Gated):
     """
 
     state_names = ("h", "c")
+    GATE_NAMES = {"i": "input gate i", "f": "forget gate f", "g": "candidate g",
+                  "o": "output gate o"}
 
     def __init__(self, input_size, hidden_size, forget_gate=True, peephole=False, coupled=False,
                  forget_bias=0.0, bias=True, dtype=np.float64, seed=None, suffix=""):
@@ -160,21 +164,29 @@ class LSTMCell(_Gated):
     def step(self, x, state):
         h, c = state
         H = self.hidden_size
-        pre = self._affine(x, self.weight_ih, self.bias_ih) + self._affine(h, self.weight_hh, self.bias_hh)
-        a = {name: _block(pre, k, H) for k, name in enumerate(self.gates)}
-        if self.peephole:
-            a["i"] = a["i"] + self.weight_ci * c
-            if "f" in a:
-                a["f"] = a["f"] + self.weight_cf * c
-        i, g = F.sigmoid(a["i"]), F.tanh(a["g"])
-        if not self.forget_gate:
-            c = c + i * g  # the constant error carousel
-        elif self.coupled:
-            c = (1.0 - i) * c + i * g
-        else:
-            c = F.sigmoid(a["f"]) * c + i * g
-        o_pre = a["o"] + self.weight_co * c if self.peephole else a["o"]
-        h = F.sigmoid(o_pre) * F.tanh(c)
+        with scope("pre-activations W x + U h + b"):
+            pre = (self._affine(x, self.weight_ih, self.bias_ih)
+                   + self._affine(h, self.weight_hh, self.bias_hh))
+        a = {}
+        for k, name in enumerate(self.gates):
+            with scope(self.GATE_NAMES[name]):
+                a[name] = _block(pre, k, H)
+                if self.peephole and name in "if":
+                    a[name] = a[name] + getattr(self, f"weight_c{name}") * c
+                a[name] = F.tanh(a[name]) if name == "g" else (
+                    F.sigmoid(a[name]) if name != "o" else a[name])
+        i, g = a["i"], a["g"]
+        with scope("cell state c"):
+            if not self.forget_gate:
+                c = c + i * g  # the constant error carousel
+            elif self.coupled:
+                c = (1.0 - i) * c + i * g
+            else:
+                c = a["f"] * c + i * g
+        with scope(self.GATE_NAMES["o"]):
+            o = F.sigmoid(a["o"] + self.weight_co * c if self.peephole else a["o"])
+        with scope("hidden h = o * tanh(c)"):
+            h = o * F.tanh(c)
         return h, (h, c)
 
 
@@ -193,21 +205,26 @@ class GRUCell(_Gated):
 
     def step(self, x, state):
         (h,) = state
-        H = self.hidden_size
-        gi = self._affine(x, self.weight_ih, self.bias_ih)
-        if self.reset_after:
-            gh = self._affine(h, self.weight_hh, self.bias_hh)
+        H, b = self.hidden_size, self.bias_hh
+        with scope("pre-activations W x + U h + b"):
+            gi = self._affine(x, self.weight_ih, self.bias_ih)
+            if self.reset_after:
+                gh = self._affine(h, self.weight_hh, b)
+            else:
+                gh = self._affine(h, self.weight_hh[:2 * H], b[:2 * H] if b is not None else None)
+        with scope("reset gate r"):
             r = F.sigmoid(_block(gi, 0, H) + _block(gh, 0, H))
+        with scope("update gate z"):
             z = F.sigmoid(_block(gi, 1, H) + _block(gh, 1, H))
-            n = F.tanh(_block(gi, 2, H) + r * _block(gh, 2, H))
-        else:
-            W_rz, W_n = self.weight_hh[:2 * H], self.weight_hh[2 * H:]
-            b = self.bias_hh
-            gh = self._affine(h, W_rz, b[:2 * H] if b is not None else None)
-            r = F.sigmoid(_block(gi, 0, H) + _block(gh, 0, H))
-            z = F.sigmoid(_block(gi, 1, H) + _block(gh, 1, H))
-            n = F.tanh(_block(gi, 2, H) + self._affine(r * h, W_n, b[2 * H:] if b is not None else None))
-        h = (1.0 - z) * n + z * h
+        with scope("candidate n"):
+            if self.reset_after:
+                n = F.tanh(_block(gi, 2, H) + r * _block(gh, 2, H))
+            else:
+                W_n = self.weight_hh[2 * H:]
+                n = F.tanh(_block(gi, 2, H)
+                           + self._affine(r * h, W_n, b[2 * H:] if b is not None else None))
+        with scope("hidden h = (1 - z) n + z h"):
+            h = (1.0 - z) * n + z * h
         return h, (h,)
 
 
@@ -248,7 +265,11 @@ class SCRNCell(Cell):
 
     def step(self, x, state):
         h, s = state
-        s = (1.0 - self.alpha) * (x @ self.weight_ic.T) + self.alpha * s
-        pre = s @ self.weight_ch.T + x @ self.weight_ih.T + h @ self.weight_hh.T
-        h = F.sigmoid(pre + self.bias_ih if self.bias_ih is not None else pre)
-        return F.concat([h, s], axis=1), (h, s)
+        with scope("context s = (1 - a) B x + a s"):
+            s = (1.0 - self.alpha) * (x @ self.weight_ic.T) + self.alpha * s
+        with scope("hidden h = sigmoid(P s + A x + R h)"):
+            pre = s @ self.weight_ch.T + x @ self.weight_ih.T + h @ self.weight_hh.T
+            h = F.sigmoid(pre + self.bias_ih if self.bias_ih is not None else pre)
+        with scope("output [h, s]"):
+            y = F.concat([h, s], axis=1)
+        return y, (h, s)

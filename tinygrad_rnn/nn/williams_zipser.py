@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functions as F
-from ..graph.node import GraphError
+from ..graph.node import GraphError, scope
 from ..tensor import Tensor
 from .cells import Cell
 
@@ -90,7 +90,10 @@ class WilliamsZipserNet(Cell):
     def step(self, x_t, state):
         """One step: x_t = x_net(t) (B, m), state = (y(t),) with y(t) (B, n) ->
         ``(y(t+1), (y(t+1),))`` with ``y(t+1) = sigmoid(s(t))``, ``s(t) = x(t) W^T``."""
-        y_next = F.sigmoid(F.matmul(self.x_vector(x_t, state[0]), self.W.T))
+        with scope("net input s(t) = W x(t)"):
+            s = F.matmul(self.x_vector(x_t, state[0]), self.W.T)
+        with scope("output y(t+1) = f(s(t))"):
+            y_next = F.sigmoid(s)
         return y_next, (y_next,)
 
     def __repr__(self):
