@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from .node import Node, fail, scope_as
 from .traverse import depends_on, toposort
 
-
 BACKWARD = ("backward",)  # scope prefix of the nodes a VJP rule builds
 
 

@@ -1,5 +1,6 @@
 """Learning recurrent graphs: BPTT (full, truncated, Williams & Peng's online schedule), RTRL
 (generic, and the Williams-Zipser textbook version)."""
 from .bptt import bptt, online_bptt  # noqa: F401
+from .error_flow import ErrorFlow, error_flow, error_flow_data  # noqa: F401
 from .rtrl import rtrl  # noqa: F401
 from .textbook_rtrl import williams_zipser_bptt_numpy, williams_zipser_rtrl  # noqa: F401
