@@ -1,3 +1,11 @@
-"""Graphviz pictures of graphs (``graphviz.Digraph`` objects: ``.source`` is the DOT text,
-``.render()`` writes SVG/PNG/PDF when Graphviz's ``dot`` is installed)."""
-from .draw import draw  # noqa: F401
+"""Graphviz pictures (``graphviz.Digraph`` objects: ``.source`` is the DOT text, notebooks
+show them inline, ``tr.viz.save(graph, "x.svg")`` writes SVG/PNG/PDF/DOT).
+
+- ``draw(tensors)``: any graph; ``draw_backward(loss, wrt)``: the gradient graph;
+- ``draw_folded(cell)`` / ``draw_unrolled(cell, steps)``: a cell and its unrolled DAG;
+- ``draw_error_flow(cell, xs, loss_fn)``: the error flowing back through time.
+"""
+from .draw import draw, draw_backward  # noqa: F401
+from .flow import draw_error_flow  # noqa: F401
+from .recurrent import draw_folded, draw_unrolled  # noqa: F401
+from .save import save  # noqa: F401

@@ -1,63 +1,60 @@
-"""``draw(tensors)``: any graph, left to right, as micrograd's ``draw_dot`` does: op nodes
-show the primitive and output shape; leaves show name, shape and (when small) values;
-parameters are drawn apart from data."""
+"""``draw`` (any graph) and ``draw_backward`` (the gradient graph over its faded forward
+graph): left to right, as micrograd's ``draw_dot`` does."""
 from __future__ import annotations
 
 import graphviz
-import numpy as np
 
+from ..graph.node import fail
 from ..graph.traverse import toposort
 from ..tensor import Tensor
-
-_LEAF_STYLE = {
-    "parameter": dict(shape="box", style="rounded,filled", fillcolor="#fde2c8", color="#d9822b"),
-    "placeholder": dict(shape="box", style="rounded,filled", fillcolor="#d8e8f8", color="#2b6cb0"),
-    "constant": dict(shape="box", style="rounded", color="#718096"),
-    "fill": dict(shape="box", style="rounded,dashed", color="#718096"),
-}
+from ..transforms import grad
+from . import style
+from .canvas import Canvas, new_digraph, scope_group
 
 
-def _shape(s):
-    return "scalar" if s == () else "×".join(map(str, s))
+def _tensors(tensors):
+    return [tensors] if isinstance(tensors, Tensor) else list(tensors)
 
 
-def _value(array, limit=6):
-    a = np.asarray(array)
-    if a.size > limit:
-        return ""
-    return np.array2string(a, precision=3, separator=",", suppress_small=True).replace("\n", "")
+def _detail(detail):
+    if detail not in ("ops", "gates"):
+        raise fail(f"detail must be 'ops' or 'gates', got {detail!r}")
+    return (lambda n: scope_group(n)) if detail == "gates" else None
 
 
-def _label(node):
-    kind = node.op.name
-    title = node.name or kind
-    lines = [title if not node.name else f"{title} ({kind})", _shape(node.shape)]
-    if kind == "constant":
-        lines.append(_value(node.attrs["value"]))
-    elif kind == "parameter":
-        lines.append(_value(node.attrs["box"].value))
-    elif kind == "fill":
-        lines[0] = f"{node.attrs['value']:g}" if node.shape == () else f"full {node.attrs['value']:g}"
-    return "\n".join(line for line in lines if line)
-
-
-def draw(tensors, rankdir: str = "LR") -> graphviz.Digraph:
-    """A Digraph of everything ``tensors`` (a Tensor or a list) is computed from.
+def draw(tensors, detail: str = "ops", rankdir: str = "LR", title: str | None = None
+         ) -> graphviz.Digraph:
+    """A Digraph of everything ``tensors`` (a Tensor or a list) is computed from: op nodes
+    show the primitive and output shape, leaves their name, shape and small values;
+    parameters orange, inputs blue. ``detail="gates"`` draws one box per named scope.
 
     >>> tr.viz.draw(loss).render("loss", format="svg")
     """
-    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-    order = toposort([t.node for t in tensors])
-    outputs = {id(t.node) for t in tensors}
-    dot = graphviz.Digraph(graph_attr=dict(rankdir=rankdir, fontname="Helvetica"),
-                           node_attr=dict(fontname="Helvetica", fontsize="10"),
-                           edge_attr=dict(color="#4a5568", arrowsize="0.6"))
-    ids = {id(n): f"n{k}" for k, n in enumerate(order)}
-    for node in order:
-        style = _LEAF_STYLE.get(node.op.name, dict(shape="ellipse"))
-        if id(node) in outputs:
-            style = dict(style, penwidth="2")
-        dot.node(ids[id(node)], _label(node), **style)
-        for i in node.inputs:
-            dot.edge(ids[id(i)], ids[id(node)])
-    return dot
+    ts = _tensors(tensors)
+    canvas = Canvas(new_digraph(title, rankdir), group=_detail(detail))
+    order = toposort([t.node for t in ts])
+    labels = {id(t.node): style.html_label(t.name or "output", style.shape_text(t.shape))
+              for t in ts if t.name}
+    canvas.draw_nodes(order, labels=labels, emphasize={id(t.node) for t in ts})
+    return canvas.finish()
+
+
+def draw_backward(loss: Tensor, wrt, detail: str = "ops", rankdir: str = "LR"
+                  ) -> graphviz.Digraph:
+    """The graph ``tr.grad(loss, wrt)`` builds, with the forward graph it reads faded: BPTT
+    as a graph. Gradient outputs are labelled ∂loss/∂name; backward nodes are red."""
+    wrt = _tensors(wrt)
+    grads = grad(loss, wrt)
+    forward = {id(n) for n in toposort([loss.node])}
+    group = _detail(detail)
+    canvas = Canvas(new_digraph("backward graph: ∂loss/∂" + ", ∂loss/∂".join(
+        w.name or "x" for w in wrt), rankdir), group=group, faded=lambda n: id(n) in forward,
+        accent=lambda n: id(n) not in forward)
+    order = toposort([g.node for g in grads])
+    labels = {}
+    for w, g in zip(wrt, grads):
+        labels[id(g.node)] = style.html_label(f"∂loss/∂{w.name or 'x'}", style.shape_text(g.shape))
+    canvas.draw_nodes(order, labels=labels, emphasize={id(g.node) for g in grads},
+                      edge_attrs=lambda a, b: (dict(color="#cbd5e0") if id(a) in forward
+                                               and id(b) in forward else dict(color="#c53030")))
+    return canvas.finish()

@@ -1,0 +1,140 @@
+"""The drawing machinery every view shares: place graph nodes (one by one, or collapsed into
+one box per scope), group them in clusters, and connect them without duplicate edges."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import graphviz
+
+from ..graph.node import Node
+from . import style
+
+
+def new_digraph(title: str | None = None, rankdir: str = "LR", **graph_attr) -> graphviz.Digraph:
+    attrs = dict(dict(rankdir=rankdir, fontname=style.FONT, newrank="true", nodesep="0.25",
+                      ranksep="0.35"), **graph_attr)
+    if title:
+        attrs.update(label=title, labelloc="t", fontsize="14")
+    return graphviz.Digraph(graph_attr=attrs, node_attr=dict(fontname=style.FONT, fontsize="10"),
+                            edge_attr=dict(color="#4a5568", arrowsize="0.6", fontname=style.FONT,
+                                           fontsize="8"))
+
+
+def scope_group(node: Node, prefix=()):
+    """The box key of ``detail="gates"``: the node's scope path (None: not in a scope)."""
+    return (prefix + node.scope) if node.scope else None
+
+
+def node_label(node: Node, title: str | None = None) -> str:
+    kind = node.op.name
+    if kind == "parameter":
+        return style.html_label(node.name or "parameter", style.shape_text(node.shape),
+                                style.value_text(node.attrs["box"].value))
+    if kind == "placeholder":
+        return style.html_label(node.name or "input", style.shape_text(node.shape))
+    if kind == "constant":
+        return style.html_label(node.name or "constant", style.shape_text(node.shape),
+                                style.value_text(node.attrs["value"]))
+    if kind == "fill":
+        v = node.attrs["value"]
+        return style.html_label(f"{v:g}" if node.shape == () else f"full {v:g}",
+                                "" if node.shape == () else style.shape_text(node.shape), bold=False)
+    if kind == "scan":
+        return style.html_label(f"scan ⟲ T={node.attrs['length']}",
+                                f"{len(node.attrs['body'].outputs)} outputs per step")
+    if kind == "get":
+        return style.html_label(f"output {node.attrs['k']}", style.shape_text(node.shape), bold=False)
+    return style.html_label(title or style.SYMBOL.get(kind, kind), style.shape_text(node.shape))
+
+
+class Canvas:
+    """Nodes are drawn once; ``group(node)`` may map a node to a box key (then every node with
+    that key is one box); ``cluster(node)`` names the subgraph a node (or box) sits in."""
+
+    def __init__(self, dot: graphviz.Digraph, group: Callable | None = None,
+                 cluster: Callable | None = None, faded: Callable | None = None,
+                 accent: Callable | None = None):
+        self.dot, self.group, self.cluster = dot, group or (lambda n: None), cluster or (lambda n: None)
+        self.faded = faded or (lambda n: False)
+        self.accent = accent or (lambda n: False)
+        self.names: dict[object, str] = {}
+        self.clusters: dict[str, graphviz.Digraph] = {}
+        self.cluster_labels: dict[str, str] = {}
+        self.edges: set[tuple[str, str]] = set()
+        self.box_shapes: dict[object, tuple] = {}
+
+    def _target(self, name):
+        return self.clusters[name] if name is not None and name in self.clusters else self.dot
+
+    def add_cluster(self, name: str, label: str, **attrs):
+        sub = graphviz.Digraph(name=f"cluster_{name}")
+        sub.attr(label=label, style=attrs.pop("style", "rounded,filled"),
+                 fillcolor=attrs.pop("fillcolor", "#fafafa"), color=attrs.pop("color", "#cbd5e0"),
+                 fontname=style.FONT, fontsize="11", **attrs)
+        self.clusters[name] = sub
+        return sub
+
+    def key(self, node: Node):
+        box = self.group(node)
+        return ("box", box) if box is not None else ("node", id(node))
+
+    def place(self, node: Node, label: str | None = None, **attrs) -> str:
+        """Draw ``node`` (or the box it belongs to) if not drawn yet; return its dot name."""
+        k = self.key(node)
+        if k in self.names:
+            return self.names[k]
+        name = f"n{len(self.names)}"
+        self.names[k] = name
+        if k[0] == "box":
+            scope_name = k[1][-1]
+            backward = k[1][0] == "backward" if isinstance(k[1], tuple) else False
+            look = dict(style.GATE, fillcolor=style.gate_color(scope_name))
+            if backward:
+                look.update(style.BACKWARD)
+                scope_name = "∇ " + scope_name
+            text = label or style.html_label(scope_name, style.shape_text(
+                self.box_shapes.get(k, node.shape)))
+        else:
+            look = dict(style.LEAF.get(node.op.name, style.OP))
+            text = label or node_label(node)
+        if self.faded(node):
+            look.update(style.FADED)
+        elif self.accent(node) and not node.op.leaf:
+            look.update(style.BACKWARD)
+        look.update(attrs)
+        self._target(self.cluster(node)).node(name, text, **look)
+        return name
+
+    def connect(self, src: str, dst: str, **attrs):
+        if src == dst or (src, dst) in self.edges:
+            return
+        self.edges.add((src, dst))
+        self.dot.edge(src, dst, **attrs)
+
+    def draw_nodes(self, order: list[Node], skip: Callable = lambda n: False, edge_attrs=None,
+                   labels: dict | None = None, emphasize: set | None = None):
+        """Place every node of ``order`` (topological) and connect it to its inputs.
+        labels: id(node) -> label overriding the default; emphasize: ids drawn bold."""
+        labels, emphasize = labels or {}, emphasize or set()
+        for node in order:  # a box shows the shape of the last node it holds
+            k = self.key(node)
+            if k[0] == "box":
+                self.box_shapes[k] = node.shape
+        for node in order:
+            if id(node) in labels or id(node) in emphasize:
+                bold = dict(penwidth="2") if id(node) in emphasize else {}
+                self.place(node, labels.get(id(node)), **bold)
+        for node in order:
+            if skip(node):
+                continue
+            dst = self.place(node)
+            for i in node.inputs:
+                if skip(i):
+                    continue
+                extra = (edge_attrs or (lambda a, b: {}))(i, node)
+                self.connect(self.place(i), dst, **extra)
+
+    def finish(self):
+        for sub in self.clusters.values():
+            self.dot.subgraph(sub)
+        return self.dot
