@@ -83,7 +83,8 @@ def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence
             if gi is None or not m:
                 continue
             _check(gi, x, f"vjp of {node.op.name}", node.site)
-            cot[id(x)] = add_or_first(cot.get(id(x)), gi)
+            with scope_as(BACKWARD):  # where error from several paths adds up: its own node
+                cot[id(x)] = add_or_first(cot.get(id(x)), gi)
     return [cot.get(id(w)) or zeros_for(w) for w in wrt]
 
 

@@ -36,6 +36,11 @@ class Cell(Module):
     def output_size(self) -> int:
         return self.hidden_size
 
+    @property
+    def title(self) -> str:
+        """A short description for pictures, e.g. "LSTMCell (no forget gate, 1997)"."""
+        return type(self).__name__
+
     def _param(self, name, value):
         return super()._param(name, value, full_name=name + self.suffix)
 
@@ -110,6 +115,10 @@ class RNNCell(_Gated):
                 if b is not None:
                     b.assign(np.zeros(hidden_size))
 
+    @property
+    def title(self):
+        return "IRNN (ReLU, identity init)" if self.init == "identity" else f"RNNCell ({self.nonlinearity})"
+
     def step(self, x, state):
         (h,) = state
         with scope(f"hidden h = {self.nonlinearity}(W x + U h + b)"):
@@ -160,6 +169,13 @@ class LSTMCell(_Gated):
             self.weight_ci = self._param("weight_ci", self._uniform((H,), bound))
             self.weight_cf = self._param("weight_cf", self._uniform((H,), bound)) if has_f else None
             self.weight_co = self._param("weight_co", self._uniform((H,), bound))
+
+    @property
+    def title(self):
+        extras = [name for flag, name in ((not self.forget_gate, "no forget gate, 1997"),
+                                          (self.coupled, "coupled gates"),
+                                          (self.peephole, "peepholes")) if flag]
+        return "LSTMCell" + (f" ({', '.join(extras)})" if extras else "")
 
     def step(self, x, state):
         h, c = state

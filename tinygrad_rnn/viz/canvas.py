@@ -21,8 +21,35 @@ def new_digraph(title: str | None = None, rankdir: str = "LR", **graph_attr) -> 
 
 
 def scope_group(node: Node, prefix=()):
-    """The box key of ``detail="gates"``: the node's scope path (None: not in a scope)."""
-    return (prefix + node.scope) if node.scope else None
+    """The box key of ``detail="gates"``: the node's scope path (None: not in a scope, or
+    only in the bare "backward" scope of gradient bookkeeping)."""
+    if not node.scope or node.scope == ("backward",):
+        return None
+    return prefix + node.scope
+
+
+def scope_boxes(order: list[Node]):
+    """``detail="gates"`` grouping: one box per connected piece of one scope, so that the
+    same gate at two time steps stays two boxes."""
+    parent: dict[int, int] = {}
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    keys = {id(n): scope_group(n) for n in order}
+    for n in order:
+        if keys[id(n)] is not None:
+            parent[id(n)] = id(n)
+    for n in order:
+        k = keys[id(n)]
+        for i in n.inputs:
+            if k is not None and keys.get(id(i)) == k:
+                parent[find(id(i))] = find(id(n))
+    boxes = {i: keys[i] + (find(i),) for i in parent}
+    return lambda n: boxes.get(id(n))
 
 
 def node_label(node: Node, title: str | None = None) -> str:
@@ -86,8 +113,9 @@ class Canvas:
         name = f"n{len(self.names)}"
         self.names[k] = name
         if k[0] == "box":
-            scope_name = k[1][-1]
-            backward = k[1][0] == "backward" if isinstance(k[1], tuple) else False
+            path = [p for p in k[1] if isinstance(p, str)]
+            scope_name = path[-1]
+            backward = path[0] == "backward"
             look = dict(style.GATE, fillcolor=style.gate_color(scope_name))
             if backward:
                 look.update(style.BACKWARD)
@@ -112,18 +140,20 @@ class Canvas:
         self.dot.edge(src, dst, **attrs)
 
     def draw_nodes(self, order: list[Node], skip: Callable = lambda n: False, edge_attrs=None,
-                   labels: dict | None = None, emphasize: set | None = None):
+                   labels: dict | None = None, emphasize: set | None = None,
+                   looks: dict | None = None):
         """Place every node of ``order`` (topological) and connect it to its inputs.
-        labels: id(node) -> label overriding the default; emphasize: ids drawn bold."""
-        labels, emphasize = labels or {}, emphasize or set()
+        labels: id(node) -> label overriding the default; emphasize: ids drawn bold;
+        looks: id(node) -> node attributes overriding the default style."""
+        labels, emphasize, looks = labels or {}, emphasize or set(), looks or {}
         for node in order:  # a box shows the shape of the last node it holds
             k = self.key(node)
             if k[0] == "box":
                 self.box_shapes[k] = node.shape
         for node in order:
-            if id(node) in labels or id(node) in emphasize:
+            if id(node) in labels or id(node) in emphasize or id(node) in looks:
                 bold = dict(penwidth="2") if id(node) in emphasize else {}
-                self.place(node, labels.get(id(node)), **bold)
+                self.place(node, labels.get(id(node)), **bold, **looks.get(id(node), {}))
         for node in order:
             if skip(node):
                 continue

@@ -9,17 +9,17 @@ from ..graph.traverse import toposort
 from ..tensor import Tensor
 from ..transforms import grad
 from . import style
-from .canvas import Canvas, new_digraph, scope_group
+from .canvas import Canvas, new_digraph, scope_boxes
 
 
 def _tensors(tensors):
     return [tensors] if isinstance(tensors, Tensor) else list(tensors)
 
 
-def _detail(detail):
+def _detail(detail, order):
     if detail not in ("ops", "gates"):
         raise fail(f"detail must be 'ops' or 'gates', got {detail!r}")
-    return (lambda n: scope_group(n)) if detail == "gates" else None
+    return scope_boxes(order) if detail == "gates" else None
 
 
 def draw(tensors, detail: str = "ops", rankdir: str = "LR", title: str | None = None
@@ -31,8 +31,8 @@ def draw(tensors, detail: str = "ops", rankdir: str = "LR", title: str | None = 
     >>> tr.viz.draw(loss).render("loss", format="svg")
     """
     ts = _tensors(tensors)
-    canvas = Canvas(new_digraph(title, rankdir), group=_detail(detail))
     order = toposort([t.node for t in ts])
+    canvas = Canvas(new_digraph(title, rankdir), group=_detail(detail, order))
     labels = {id(t.node): style.html_label(t.name or "output", style.shape_text(t.shape))
               for t in ts if t.name}
     canvas.draw_nodes(order, labels=labels, emphasize={id(t.node) for t in ts})
@@ -46,11 +46,11 @@ def draw_backward(loss: Tensor, wrt, detail: str = "ops", rankdir: str = "LR"
     wrt = _tensors(wrt)
     grads = grad(loss, wrt)
     forward = {id(n) for n in toposort([loss.node])}
-    group = _detail(detail)
+    order = toposort([g.node for g in grads])
+    group = _detail(detail, order)
     canvas = Canvas(new_digraph("backward graph: ∂loss/∂" + ", ∂loss/∂".join(
         w.name or "x" for w in wrt), rankdir), group=group, faded=lambda n: id(n) in forward,
         accent=lambda n: id(n) not in forward)
-    order = toposort([g.node for g in grads])
     labels = {}
     for w, g in zip(wrt, grads):
         labels[id(g.node)] = style.html_label(f"∂loss/∂{w.name or 'x'}", style.shape_text(g.shape))

@@ -38,7 +38,7 @@ def draw_error_flow(cell, xs, loss_fn, state0=None, max_steps: int = 12,
         shown, gap = list(range(head)) + list(range(T - (max_steps - head), T)), None
         gap = (head, T - (max_steps - head))
     norms = flow.norms()
-    dot = new_digraph(f"Error flow in {type(cell).__name__}: ‖∂L/∂state‖ at each step; each "
+    dot = new_digraph(f"Error flow in {cell.title}: ‖∂L/∂state‖ at each step; each "
                       "edge carries the error flowing back along it", "LR", ranksep="0.9",
                       nodesep="0.35")
     keep = set(shown)

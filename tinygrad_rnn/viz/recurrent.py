@@ -9,7 +9,7 @@ from ..graph.node import fail
 from ..graph.traverse import toposort
 from ..tensor import placeholder
 from . import style
-from .canvas import Canvas, new_digraph, scope_group
+from .canvas import Canvas, new_digraph, scope_boxes
 
 STATE = dict(shape="box", style="rounded,filled,bold", fillcolor="#bee3f8", color="#2b6cb0")
 OUTPUT = dict(shape="box", style="rounded,filled", fillcolor="#c6f6d5", color="#2f855a")
@@ -21,10 +21,6 @@ def _check(cell, detail):
     return cell
 
 
-def _cell_name(cell):
-    return type(cell).__name__
-
-
 def draw_folded(cell, detail: str = "gates") -> graphviz.Digraph:
     """The cell as one step with its recurrent (delay) edges: x(t) and the state entering
     the step at the bottom, the new state and output at the top; each new state loops back
@@ -34,23 +30,20 @@ def draw_folded(cell, detail: str = "gates") -> graphviz.Digraph:
     state = tuple(placeholder((1, n), cell.dtype, name=f"{s}(t−1)")
                   for s, n in zip(cell.state_names, cell.state_sizes))
     y, new = cell(x, state)
-    dot = new_digraph(f"{_cell_name(cell)}: folded (one step and its delay edges)", "BT")
-    canvas = Canvas(dot, group=scope_group if detail == "gates" else None)
+    dot = new_digraph(f"{cell.title}: folded (one step and its delay edges)", "BT")
+    order = toposort([y.node] + [s.node for s in new])
+    canvas = Canvas(dot, group=scope_boxes(order) if detail == "gates" else None)
     labels = {id(s.node): style.html_label(f"{name}(t)", style.shape_text(s.shape))
               for s, name in zip(new, cell.state_names)}
     if id(y.node) not in labels:
         labels[id(y.node)] = style.html_label("y(t)", style.shape_text(y.shape))
-    order = toposort([y.node] + [s.node for s in new])
     grouped = canvas.group
     canvas.group = lambda n: None if id(n) in labels else grouped(n)
-    canvas.draw_nodes(order, labels=labels)
-    for node in (y.node, *[s.node for s in new]):
-        canvas.place(node)  # already placed; restyle below
+    looks = {id(s.node): STATE for s in (*state, *new)}
+    looks.setdefault(id(y.node), OUTPUT)
+    canvas.draw_nodes(order, labels=labels, looks=looks)
     for s_in, s_out in zip(state, new):
-        out = canvas.place(s_out.node)
-        dot.node(out, labels[id(s_out.node)], **STATE)
-        inp = canvas.place(s_in.node)
-        dot.node(inp, style.html_label(s_in.name, style.shape_text(s_in.shape)), **STATE)
+        out, inp = canvas.place(s_out.node), canvas.place(s_in.node)
         delay = f"delay_{inp}"
         dot.node(delay, "", shape="square", style="filled", fillcolor="black", width="0.15",
                  height="0.15", fixedsize="true")
@@ -79,7 +72,7 @@ def draw_unrolled(cell, steps: int, detail: str = "gates", max_steps: int = 8,
     "⋯" node. ``loss=True`` adds a loss node L(t) on each output (the error's source)."""
     _check(cell, detail)
     shown, gap = _shown_steps(steps, max_steps)
-    dot = new_digraph(f"{_cell_name(cell)} unrolled over {steps} steps (parameters shared)", "BT")
+    dot = new_digraph(f"{cell.title} unrolled over {steps} steps (parameters shared)", "BT")
     params = {id(p.node) for p in cell.parameters().values()}
     state = tuple(placeholder((1, n), cell.dtype, name=f"{s}(0)")
                   for s, n in zip(cell.state_names, cell.state_sizes))
@@ -125,17 +118,12 @@ def draw_unrolled(cell, steps: int, detail: str = "gates", max_steps: int = 8,
     for t in shown:
         canvas.add_cluster(f"t{t}", f"step t = {t + 1}")
     order = toposort([n for _, y, new in outputs for n in (y.node, *[s.node for s in new])])
-    canvas.draw_nodes(order, labels=labels, edge_attrs=lambda a, b: (
+    canvas.draw_nodes(order, labels=labels, looks=looks, edge_attrs=lambda a, b: (
         dict(color="#d9822b", style="dashed", penwidth="0.6", constraint="false")
         if id(a) in params else
         dict(color="#2b6cb0", penwidth="1.8", constraint="false", tailport="e", headport="w")
         if id(a) in looks
         and looks[id(a)] is STATE and step_of.get(id(a)) != step_of.get(id(b)) else {}))
-    for node_id, look in looks.items():
-        for k, name in canvas.names.items():
-            if k == ("node", node_id):
-                target = canvas._target(canvas.cluster(_node_by_id(order, node_id)))
-                target.node(name, labels[node_id], **look)
     if loss:
         for t, y, _ in outputs:
             name = f"loss{t}"
@@ -158,9 +146,3 @@ def draw_unrolled(cell, steps: int, detail: str = "gates", max_steps: int = 8,
         dot.edge(a, b, style="invis", weight="10")
     return dot
 
-
-def _node_by_id(order, node_id):
-    for n in order:
-        if id(n) == node_id:
-            return n
-    return None
