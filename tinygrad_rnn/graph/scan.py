@@ -136,8 +136,23 @@ def _rule(*inputs, body, n_carry, n_const, length, reverse):
     return (), np.dtype(object)
 
 
+def _compiled(body, reverse):
+    """The whole loop compiled into Numba (None when the body holds something the generator
+    cannot express; the loop then runs in Python over the body's numba plan)."""
+    key = ("compiled", reverse)
+    if key not in body._functions:
+        from ..runtime.codegen import Unsupported, compile_scan
+        try:
+            body._functions[key] = compile_scan(body, reverse)
+        except Unsupported:
+            body._functions[key] = None
+    return body._functions[key]
+
+
 def _run(backend):
     def run(*arrays, body, n_carry, n_const, length, reverse):
+        if backend == "numba" and (loop := _compiled(body, reverse)) is not None:
+            return loop(*arrays, length=length)
         fn = body.function(backend)
         carry = list(arrays[:n_carry])
         consts = list(arrays[n_carry:n_carry + n_const])

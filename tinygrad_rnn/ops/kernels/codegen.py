@@ -50,6 +50,12 @@ _loaded: dict[str, object] = {}
 
 def load_kernel(source: str):
     """Import (writing first if needed) the module holding ``source``; return its kernel."""
+    return load_module(source).kernel
+
+
+def load_module(source: str):
+    """Import the generated module whose text is ``source``, writing it to the cache first
+    if needed (never rewritten: Numba keys its cache on the file's timestamp)."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:20]
     if digest in _loaded:
         return _loaded[digest]
@@ -67,8 +73,8 @@ def load_kernel(source: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    _loaded[digest] = module.kernel
-    return module.kernel
+    _loaded[digest] = module
+    return module
 
 
 def elementwise_kernel(name: str, arity: int, expr: str, kind: str):
@@ -99,4 +105,5 @@ def loaded_kernels() -> list:
     """The Numba dispatchers of every kernel this process has loaded (for cache statistics)."""
     from . import static
     fixed = [static.sum_rows, static.max_rows, static.batched_matmul]
-    return fixed + list(_loaded.values())
+    generated = [f for m in _loaded.values() for f in vars(m).values() if hasattr(f, "stats")]
+    return fixed + generated

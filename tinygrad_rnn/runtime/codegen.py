@@ -1,0 +1,333 @@
+"""Compiling a scan into one Numba function: the time loop and the step body run inside
+Numba, not Python.
+
+The step body (a graph) becomes generated source: chains of elementwise primitives fuse into
+one loop nest each (a value used once by an elementwise consumer of its shape is computed as
+a scalar inside that consumer's loop, ``broadcast_to`` becomes indexing, ``fill`` a literal),
+matmul calls BLAS through ``np.dot``, shape primitives become NumPy views. The source never
+contains a size: every size is read from a ``dims`` tuple passed at run time, so one compiled
+loop serves every batch size, width and length of the same structure. The source is cached on
+disk by its text (see ``ops.kernels.codegen``), so a second process compiles nothing.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..graph.plan import make_plan
+from ..graph.simplify import cse
+from ..graph.traverse import toposort
+from ..ops.kernels.codegen import load_module
+
+_ARG = re.compile(r"\b([xyz])\b")
+
+
+class Unsupported(Exception):
+    """The body holds a primitive the generator cannot express (it then runs in Python)."""
+
+
+class Source:
+    """Collects lines and the run-time sizes (``dims``) the generated code reads."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.dims: list[int] = []
+
+    def dim(self, value: int) -> str:
+        self.dims.append(int(value))
+        return f"dims[{len(self.dims) - 1}]"
+
+    def shape(self, shape) -> str:
+        parts = [self.dim(d) for d in shape]
+        return "(" + "".join(p + ", " for p in parts) + ")" if parts else "()"
+
+    def emit(self, line: str, indent: int = 1):
+        self.lines.append("    " * indent + line)
+
+
+def _dtype(node) -> str:
+    return "np." + ("bool_" if node.dtype == np.bool_ else node.dtype.name)
+
+
+class BodyCompiler:
+    """Generated source for one body graph: ``def <name>(inputs..., consts..., dims)``."""
+
+    def __init__(self, inputs, outputs, name: str):
+        self.plan = make_plan(list(outputs))
+        self.canon = cse(toposort(list(outputs)))
+        self.inputs, self.outputs, self.name = list(inputs), list(outputs), name
+        self.src = Source()
+        self.var: dict[int, str] = {}
+        self.layout: dict[int, str] = {}
+        self.constants: list[np.ndarray] = []
+        steps = self.plan.steps
+        rep = {id(s.node): s.node for s in steps}
+        self.users: dict[int, list] = {id(s.node): [] for s in steps}
+        for s in steps:
+            for a in s.args:
+                self.users[id(steps[a].node)].append(s.node)
+        self.out_ids = {id(steps[k].node) for k in self.plan.output_slots}
+        self.rep = rep
+        self.temp = 0
+
+    # ---- which values become arrays ------------------------------------------------------
+    def _elementwise(self, node) -> bool:
+        return node.op.scalar is not None
+
+    def _inlined(self, node) -> bool:
+        """Computed inside its consumer's loop instead of as an array of its own."""
+        node = self.c(node)
+        if id(node) in self.out_ids:
+            return False
+        users = self.users[id(node)]
+        if node.op.name == "fill":
+            return bool(users) and all(self._elementwise(u) or u.op.name in ("reduce_sum", "reduce_max")
+                                       for u in users)
+        if node.op.name == "broadcast_to":
+            return bool(users) and all(self._elementwise(u) for u in users)
+        if not self._elementwise(node) or len(users) != 1:
+            return False
+        u = users[0]
+        return (self._elementwise(u) or u.op.name in ("reduce_sum", "reduce_max")) and (
+            u.op.name in ("reduce_sum", "reduce_max") or u.shape == node.shape)
+
+    # ---- scalar expressions --------------------------------------------------------------
+    def c(self, node):
+        """The representative of ``node`` after common-subexpression elimination."""
+        return self.canon.get(id(node), node)
+
+    def scalar(self, node, idx, body):
+        """A scalar expression (or temp name) for ``node`` at index ``idx`` inside a loop."""
+        node = self.c(node)
+        if node.op.name == "fill" and self._inlined(node):
+            v = node.attrs["value"]
+            return repr(bool(v)) if node.dtype == np.bool_ else repr(float(v)) if node.dtype.kind == "f" else repr(int(v))
+        if node.op.name == "broadcast_to" and self._inlined(node):
+            (x,) = node.inputs
+            lead = node.ndim - x.ndim
+            mapped = ["0" if d == 1 and node.shape[lead + k] != 1 else idx[lead + k]
+                      for k, d in enumerate(x.shape)]
+            return self.scalar(x, mapped, body)
+        if self._elementwise(node) and self._inlined(node):
+            args = [self.scalar(i, idx, body) for i in node.inputs]
+            expr = _ARG.sub(lambda m: f"({args['xyz'.index(m.group(1))]})", node.op.scalar)
+            self.temp += 1
+            name = f"s{self.temp}"
+            body.append(f"{name} = {expr}")
+            return name
+        ref = self.ref(node)
+        return f"{ref}[{', '.join(idx)}]" if node.ndim else f"{ref}[()]"
+
+    def ref(self, node, contiguous=False):
+        node = self.c(node)
+        name = self.var[id(node)]
+        if contiguous and self.layout.get(id(node), "C") != "C":
+            return f"np.ascontiguousarray({name})"
+        return name
+
+    # ---- emission ------------------------------------------------------------------------
+    def loops(self, shape_expr_of, ndim, body, inner, depth=1):
+        idx = [f"i{k}" for k in range(ndim)]
+        for k in range(ndim):
+            self.src.emit(f"for i{k} in range({shape_expr_of(k)}):", depth + k)
+        for line in body:
+            self.src.emit(line, depth + ndim)
+        for line in inner:
+            self.src.emit(line, depth + ndim)
+        return idx
+
+    def elementwise(self, node, out):
+        self.src.emit(f"{out} = np.empty({self.src.shape(node.shape)}, {_dtype(node)})")
+        idx = [f"i{k}" for k in range(node.ndim)]
+        body: list[str] = []
+        expr = self.scalar_root(node, idx, body)
+        target = f"{out}[{', '.join(idx)}]" if node.ndim else f"{out}[()]"
+        self.loops(lambda k: f"{out}.shape[{k}]", node.ndim, body, [f"{target} = {expr}"])
+
+    def scalar_root(self, node, idx, body):
+        if node.op.name == "fill":
+            return self.scalar_fill(node)
+        if node.op.name == "broadcast_to":
+            (x,) = node.inputs
+            lead = node.ndim - x.ndim
+            mapped = ["0" if d == 1 and node.shape[lead + k] != 1 else idx[lead + k]
+                      for k, d in enumerate(x.shape)]
+            return self.scalar(x, mapped, body)
+        args = [self.scalar(i, idx, body) for i in node.inputs]
+        return _ARG.sub(lambda m: f"({args['xyz'.index(m.group(1))]})", node.op.scalar)
+
+    def scalar_fill(self, node):
+        v = node.attrs["value"]
+        return repr(bool(v)) if node.dtype == np.bool_ else repr(float(v)) if node.dtype.kind == "f" else repr(int(v))
+
+    def reduce(self, node, out):
+        (x,) = node.inputs
+        axis, keep = node.attrs["axis"], node.attrs["keepdims"]
+        is_max = node.op.name == "reduce_max"
+        init = "-np.inf" if is_max else "0"
+        self.src.emit(f"{out} = np.full({self.src.shape(node.shape)}, {init}, {_dtype(node)})")
+        xs = self.src.shape(x.shape)
+        self.src.emit(f"xs_{out} = {xs}")
+        idx = [f"i{k}" for k in range(x.ndim)]
+        body: list[str] = []
+        val = self.scalar(x, idx, body)
+        o = [("0" if keep else None) if k in axis else idx[k] for k in range(x.ndim)]
+        o = [v for v in o if v is not None]
+        target = f"{out}[{', '.join(o)}]" if o else f"{out}[()]"
+        if is_max:
+            inner = [f"v_ = {val}", f"if v_ > {target} or v_ != v_:", f"    {target} = v_"]
+        else:
+            inner = [f"{target} += {val}"]
+        self.loops(lambda k: f"xs_{out}[{k}]", x.ndim, body, inner)
+
+    def node(self, node):
+        out = f"v{len(self.var)}"
+        op = node.op.name
+        ins = node.inputs
+        self.var[id(node)] = out
+        self.layout[id(node)] = "C"
+        ins = [self.c(i) for i in ins]
+        if op == "fill":
+            self.src.emit(f"{out} = np.full({self.src.shape(node.shape)}, {self.scalar_fill(node)}, "
+                          f"{_dtype(node)})")
+        elif op == "constant":
+            self.constants.append(np.ascontiguousarray(node.attrs["value"]))
+            self.var[id(node)] = f"k{len(self.constants) - 1}"
+        elif self._elementwise(node) or op == "broadcast_to":
+            self.elementwise(node, out)
+        elif op in ("reduce_sum", "reduce_max"):
+            self.reduce(node, out)
+        elif op == "matmul":
+            a, b = ins
+            if a.ndim == 2:
+                self.src.emit(f"{out} = np.dot({self.ref(a, self.layout.get(id(a)) == 'A')}, "
+                              f"{self.ref(b, self.layout.get(id(b)) == 'A')})")
+            else:
+                m, p, n = a.shape[-2], a.shape[-1], b.shape[-1]
+                nb = int(np.prod(a.shape[:-2]))
+                d_nb, d_m, d_p, d_n = (self.src.dim(v) for v in (nb, m, p, n))
+                self.src.emit(f"a_{out} = {self.ref(a, True)}.reshape(({d_nb}, {d_m}, {d_p}))")
+                self.src.emit(f"b_{out} = {self.ref(b, True)}.reshape(({d_nb}, {d_p}, {d_n}))")
+                self.src.emit(f"o_{out} = np.empty(({d_nb}, {d_m}, {d_n}), {_dtype(node)})")
+                self.src.emit(f"for q in range({d_nb}):")
+                self.src.emit(f"o_{out}[q] = np.dot(a_{out}[q], b_{out}[q])", 2)
+                self.src.emit(f"{out} = o_{out}.reshape({self.src.shape(node.shape)})")
+        elif op == "reshape":
+            self.src.emit(f"{out} = {self.ref(ins[0], True)}.reshape({self.src.shape(node.shape)})")
+        elif op == "transpose":
+            axes = node.attrs["axes"]
+            self.src.emit(f"{out} = np.transpose({self.ref(ins[0])}, {tuple(axes)!r})")
+            src_layout = self.layout.get(id(self.c(ins[0])), "C")
+            self.layout[id(node)] = ({"C": "F", "F": "C"}.get(src_layout, "A")
+                                     if node.ndim == 2 and tuple(axes) == (1, 0) else "A")
+        elif op == "getitem":
+            self.src.emit(f"{out} = {self.ref(ins[0])}[{self.index(node.attrs['index'])}]")
+            self.layout[id(node)] = "A"
+        elif op == "unslice":
+            self.src.emit(f"{out} = np.zeros({self.src.shape(node.shape)}, {_dtype(node)})")
+            self.src.emit(f"{out}[{self.index(node.attrs['index'])}] = {self.ref(ins[0])}")
+        elif op == "concat":
+            parts = ", ".join(self.ref(i) for i in ins)
+            self.src.emit(f"{out} = np.concatenate(({parts},), axis={node.attrs['axis']})")
+        else:
+            raise Unsupported(op)
+
+    def index(self, index):
+        parts = []
+        for e in index:
+            if e[0] == "i":
+                parts.append(self.src.dim(e[1]))
+            else:
+                start, stop, step = e[1:]
+                stop_code = "" if stop < 0 else self.src.dim(stop)
+                # the step stays literal: it is structure (almost always 1), and a run-time
+                # step makes Numba's slicing far slower to compile
+                step_code = "" if step == 1 else f":{step}"
+                parts.append(f"{self.src.dim(start)}:{stop_code}{step_code}")
+        return ", ".join(parts) if len(parts) != 1 else parts[0] + ","
+
+    def generate(self):
+        args = []
+        for k, p in enumerate(self.inputs):
+            self.var[id(p)] = f"a{k}"
+            self.layout[id(p)] = "C"
+            args.append(f"a{k}")
+        for step in self.plan.steps:
+            n = step.node
+            if id(n) in self.var:
+                continue
+            if n.op.name == "placeholder":
+                raise Unsupported("a placeholder that is not a body input")
+            if n.op.leaf and n.op.name not in ("fill", "constant"):
+                raise Unsupported(n.op.name)
+            if self._inlined(n):
+                continue
+            self.node(n)
+        outs = []
+        for o in self.outputs:
+            o = self.rep.get(id(o), o)
+            ref = self.ref(o, contiguous=True)
+            outs.append(ref if self.layout.get(id(o), "C") == "C" else f"np.ascontiguousarray({ref})")
+        consts = [f"k{i}" for i in range(len(self.constants))]
+        head = f"@njit(cache=True, nogil=True, error_model='numpy')\ndef {self.name}({', '.join(args + consts + ['dims'])}):"
+        ret = "    return (" + "".join(o + ", " for o in outs) + ")"
+        return "\n".join([head] + self.src.lines + [ret]) + "\n"
+
+
+_LOOP = '''
+@njit(cache=True, nogil=True, error_model="numpy")
+def loop({args}, length, dims):
+{setup}
+    for step in range(length):
+        t = {t}
+{save}
+        out = body({call}, dims)
+{update}
+    return ({returns})
+'''
+
+
+def scan_source(body, reverse: bool):
+    """(module source, dims, constants) of a compiled scan over ``body``."""
+    n, nk = body.n_carry, body.n_const
+    nx = len(body.inputs) - n - nk
+    bc = BodyCompiler(body.inputs, body.outputs, "body")
+    body_src = bc.generate()
+    dims, consts = bc.src.dims, bc.constants
+    ny = len(body.outputs) - n
+    loop_dims = Source()
+    loop_dims.dims = list(dims)
+    args = [f"c{j}_0" for j in range(n)] + [f"k{i}" for i in range(nk)] + [f"x{i}" for i in range(nx)]
+    args += [f"q{i}" for i in range(len(consts))]
+    setup = [f"    c{j} = c{j}_0" for j in range(n)]
+    for k, y in enumerate(body.ys):
+        setup.append(f"    y{k} = np.empty((length,) + {loop_dims.shape(y.shape)}, {_dtype(y)})")
+    for j, c in enumerate(body.carry_in):
+        setup.append(f"    s{j} = np.empty((length,) + {loop_dims.shape(c.shape)}, {_dtype(c)})")
+    call = [f"c{j}" for j in range(n)] + [f"k{i}" for i in range(nk)] + [f"x{i}[t]" for i in range(nx)]
+    call += [f"q{i}" for i in range(len(consts))]
+    source = "import math\nimport numpy as np\nfrom numba import njit\n\n\n" + body_src + _LOOP.format(
+        args=", ".join(args), setup="\n".join(setup),
+        t="length - 1 - step" if reverse else "step",
+        save="\n".join(f"        s{j}[t] = c{j}" for j in range(n)) or "        pass",
+        call=", ".join(call),
+        update="\n".join([f"        c{j} = out[{j}]" for j in range(n)]
+                         + [f"        y{k}[t] = out[{n + k}]" for k in range(ny)]),
+        returns="".join(f"c{j}, " for j in range(n)) + "".join(f"y{k}, " for k in range(ny))
+        + "".join(f"s{j}, " for j in range(n)))
+    return source, tuple(loop_dims.dims), consts
+
+
+def compile_scan(body, reverse: bool):
+    """A function (*arrays, length) -> tuple of outputs, running the whole scan in Numba."""
+    source, dims, consts = scan_source(body, reverse)
+    loop = load_module(source).loop
+
+    def run(*arrays, length):
+        ready = [a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
+                 for a in (np.asarray(x) for x in arrays)]
+        return loop(*ready, *consts, length, dims)
+
+    run.source = source
+    return run
