@@ -50,10 +50,12 @@ def _rule(kind):
     return rule
 
 
-def elementwise(name, arity, scalar, numpy, kind="float", vjp=None, jvp=None, fold=None):
+def elementwise(name, arity, scalar, numpy, kind="float", vjp=None, jvp=None, fold=None,
+                loop_scalar=None):
     return primitive(name=name, arity=arity, scalar=scalar, numpy=numpy,
                      numba=elementwise_kernel(name, arity, scalar, kind), shape_rule=_rule(kind),
-                     vjp=vjp, jvp=jvp, fold=fold, batch=batch_elementwise(name))
+                     vjp=vjp, jvp=jvp, fold=fold, batch=batch_elementwise(name),
+                     loop_scalar=loop_scalar)
 
 
 def _as(node, like):
@@ -166,6 +168,8 @@ def _one_minus_sq(out):
 
 tanh = elementwise(
     "tanh", 1, "math.tanh(x)", np.tanh,
+    # through exp: several times cheaper than libm's tanh; exp overflow gives exactly +-1
+    loop_scalar="1.0 - 2.0 / (math.exp(2.0 * x) + 1.0)",
     vjp=(lambda g, out, x: mul(g, _one_minus_sq(out)),),
     jvp=(lambda t, out, x: mul(t, _one_minus_sq(out)),))
 
@@ -183,6 +187,7 @@ def _dsigmoid(out):
 sigmoid = elementwise(
     "sigmoid", 1,
     "1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))", _sigmoid_np,
+    loop_scalar="1.0 / (1.0 + math.exp(-x))",  # one exp, no branch; overflow gives exactly 0
     vjp=(lambda g, out, x: mul(g, _dsigmoid(out)),), jvp=(lambda t, out, x: mul(t, _dsigmoid(out)),))
 
 

@@ -47,6 +47,8 @@ class Primitive:
     jvp: Any = None
     fold: Callable[..., Node | None] | None = None
     scalar: str | None = None  # elementwise: expression over x, y, z (inputs 0, 1, 2)
+    # a cheaper form for compiled loops, where IEEE overflow is silent (no NumPy warnings)
+    loop_scalar: str | None = None
     arity: int | None = None  # None: variadic
     leaf: bool = False
     batch: Callable[..., Node] | None = None

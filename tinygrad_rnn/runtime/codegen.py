@@ -46,6 +46,10 @@ class Source:
         self.lines.append("    " * indent + line)
 
 
+def _scalar(node) -> str:
+    return node.op.loop_scalar or node.op.scalar
+
+
 def _dtype(node) -> str:
     return "np." + ("bool_" if node.dtype == np.bool_ else node.dtype.name)
 
@@ -70,6 +74,7 @@ class BodyCompiler:
         self.out_ids = {id(steps[k].node) for k in self.plan.output_slots}
         self.rep = rep
         self.temp = 0
+        self.in_loop: dict[int, str] = {}  # group members computed in the current iteration
 
     # ---- which values become arrays ------------------------------------------------------
     def _elementwise(self, node) -> bool:
@@ -86,11 +91,10 @@ class BodyCompiler:
                                        for u in users)
         if node.op.name == "broadcast_to":
             return bool(users) and all(self._elementwise(u) for u in users)
-        if not self._elementwise(node) or len(users) != 1:
-            return False
-        u = users[0]
-        return (self._elementwise(u) or u.op.name in ("reduce_sum", "reduce_max")) and (
-            u.op.name in ("reduce_sum", "reduce_max") or u.shape == node.shape)
+        # an elementwise value read once by a reduction is computed inside the reduction's
+        # loop; every other elementwise value joins a fused loop group (see ``generate``)
+        return (self._elementwise(node) and len(users) == 1
+                and users[0].op.name in ("reduce_sum", "reduce_max"))
 
     # ---- scalar expressions --------------------------------------------------------------
     def c(self, node):
@@ -109,9 +113,11 @@ class BodyCompiler:
             mapped = ["0" if d == 1 and node.shape[lead + k] != 1 else idx[lead + k]
                       for k, d in enumerate(x.shape)]
             return self.scalar(x, mapped, body)
+        if id(node) in self.in_loop:
+            return self.in_loop[id(node)]
         if self._elementwise(node) and self._inlined(node):
             args = [self.scalar(i, idx, body) for i in node.inputs]
-            expr = _ARG.sub(lambda m: f"({args['xyz'.index(m.group(1))]})", node.op.scalar)
+            expr = _ARG.sub(lambda m: f"({args['xyz'.index(m.group(1))]})", _scalar(node))
             self.temp += 1
             name = f"s{self.temp}"
             body.append(f"{name} = {expr}")
@@ -137,13 +143,45 @@ class BodyCompiler:
             self.src.emit(line, depth + ndim)
         return idx
 
-    def elementwise(self, node, out):
-        self.src.emit(f"{out} = np.empty({self.src.shape(node.shape)}, {_dtype(node)})")
-        idx = [f"i{k}" for k in range(node.ndim)]
+    def group(self, members):
+        """One loop nest computing every member (same shape) as a scalar per index; only the
+        members read outside the group are stored in arrays."""
+        ids = {id(m) for m in members}
+        shape = members[0].shape
+        stored = [m for m in members if id(m) in self.out_ids
+                  or any(id(u) not in ids for u in self.users[id(m)])]
+        for m in stored:
+            out = f"v{len(self.var)}"
+            self.var[id(m)] = out
+            self.layout[id(m)] = "C"
+            self.src.emit(f"{out} = np.empty({self.src.shape(shape)}, {_dtype(m)})")
+        extent = self.src.shape(shape)
+        self.src.emit(f"e_{len(self.var)} = {extent}")
+        ext = f"e_{len(self.var)}"
+        idx = [f"i{k}" for k in range(len(shape))]
         body: list[str] = []
-        expr = self.scalar_root(node, idx, body)
-        target = f"{out}[{', '.join(idx)}]" if node.ndim else f"{out}[()]"
-        self.loops(lambda k: f"{out}.shape[{k}]", node.ndim, body, [f"{target} = {expr}"])
+        for m in members:
+            expr = self.scalar_root(m, idx, body)
+            self.temp += 1
+            name = f"s{self.temp}"
+            body.append(f"{name} = {expr}")
+            self.in_loop[id(m)] = name
+            if id(m) in self.var:
+                target = f"{self.var[id(m)]}[{', '.join(idx)}]" if idx else f"{self.var[id(m)]}[()]"
+                body.append(f"{target} = {name}")
+        self.loops(lambda k: f"{ext}[{k}]", len(shape), body, [])
+        self.in_loop.clear()
+
+    def reads(self, node):
+        """ids of the values ``node`` reads, looking through the nodes inlined into it."""
+        out, stack = set(), list(node.inputs)
+        while stack:
+            i = self.c(stack.pop())
+            if self._inlined(i) and i.op.name != "fill":
+                stack.extend(i.inputs)
+            else:
+                out.add(id(i))
+        return out
 
     def scalar_root(self, node, idx, body):
         if node.op.name == "fill":
@@ -155,7 +193,7 @@ class BodyCompiler:
                       for k, d in enumerate(x.shape)]
             return self.scalar(x, mapped, body)
         args = [self.scalar(i, idx, body) for i in node.inputs]
-        return _ARG.sub(lambda m: f"({args['xyz'.index(m.group(1))]})", node.op.scalar)
+        return _ARG.sub(lambda m: f"({args['xyz'.index(m.group(1))]})", _scalar(node))
 
     def scalar_fill(self, node):
         v = node.attrs["value"]
@@ -195,7 +233,8 @@ class BodyCompiler:
             self.constants.append(np.ascontiguousarray(node.attrs["value"]))
             self.var[id(node)] = f"k{len(self.constants) - 1}"
         elif self._elementwise(node) or op == "broadcast_to":
-            self.elementwise(node, out)
+            del self.var[id(node)]
+            self.group([node])
         elif op in ("reduce_sum", "reduce_max"):
             self.reduce(node, out)
         elif op == "matmul":
@@ -217,7 +256,10 @@ class BodyCompiler:
             self.src.emit(f"{out} = {self.ref(ins[0], True)}.reshape({self.src.shape(node.shape)})")
         elif op == "transpose":
             axes = node.attrs["axes"]
-            self.src.emit(f"{out} = np.transpose({self.ref(ins[0])}, {tuple(axes)!r})")
+            if tuple(axes) == (1, 0):  # .T keeps Numba's layout exact (C <-> F), np.transpose gives A
+                self.src.emit(f"{out} = {self.ref(ins[0])}.T")
+            else:
+                self.src.emit(f"{out} = np.transpose({self.ref(ins[0])}, {tuple(axes)!r})")
             src_layout = self.layout.get(id(self.c(ins[0])), "C")
             self.layout[id(node)] = ({"C": "F", "F": "C"}.get(src_layout, "A")
                                      if node.ndim == 2 and tuple(axes) == (1, 0) else "A")
@@ -253,6 +295,13 @@ class BodyCompiler:
             self.var[id(p)] = f"a{k}"
             self.layout[id(p)] = "C"
             args.append(f"a{k}")
+        pending: dict[tuple, list] = {}  # open fused groups, one per shape
+
+        def flush_read_by(node):
+            wanted = self.reads(node)
+            for shape in [k for k, ms in pending.items() if wanted & {id(m) for m in ms}]:
+                self.group(pending.pop(shape))
+
         for step in self.plan.steps:
             n = step.node
             if id(n) in self.var:
@@ -263,7 +312,18 @@ class BodyCompiler:
                 raise Unsupported(n.op.name)
             if self._inlined(n):
                 continue
+            if self._elementwise(n) or n.op.name == "broadcast_to":
+                # a member may read members of its own group (same iteration), not of others
+                others = {k: ms for k, ms in pending.items() if k != n.shape}
+                wanted = self.reads(n)
+                for shape in [k for k, ms in others.items() if wanted & {id(m) for m in ms}]:
+                    self.group(pending.pop(shape))
+                pending.setdefault(n.shape, []).append(n)
+                continue
+            flush_read_by(n)
             self.node(n)
+        for members in pending.values():
+            self.group(members)
         outs = []
         for o in self.outputs:
             o = self.rep.get(id(o), o)
@@ -322,6 +382,8 @@ def scan_source(body, reverse: bool):
 def compile_scan(body, reverse: bool):
     """A function (*arrays, length) -> tuple of outputs, running the whole scan in Numba."""
     source, dims, consts = scan_source(body, reverse)
+    # an array, not a tuple: Numba types each index into a long tuple at great cost
+    dims = np.array(dims, dtype=np.int64)
     loop = load_module(source).loop
 
     def run(*arrays, length):
