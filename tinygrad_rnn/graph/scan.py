@@ -136,23 +136,27 @@ def _rule(*inputs, body, n_carry, n_const, length, reverse):
     return (), np.dtype(object)
 
 
-def _compiled(body, reverse):
+def _compiled(body, reverse, length, keep_states):
     """The whole loop compiled into Numba (None when the body holds something the generator
     cannot express; the loop then runs in Python over the body's numba plan)."""
-    key = ("compiled", reverse)
+    key = ("compiled", reverse, length, keep_states)
     if key not in body._functions:
         from ..runtime.codegen import Unsupported, compile_scan
         try:
-            body._functions[key] = compile_scan(body, reverse)
+            body._functions[key] = compile_scan(body, reverse, length, keep_states)
         except Unsupported:
             body._functions[key] = None
     return body._functions[key]
 
 
 def _run(backend):
-    def run(*arrays, body, n_carry, n_const, length, reverse):
-        if backend == "numba" and (loop := _compiled(body, reverse)) is not None:
-            return loop(*arrays, length=length)
+    def run(*arrays, body, n_carry, n_const, length, reverse, _used=None):
+        if backend == "numba":
+            ny = len(body.ys)
+            keep = frozenset(range(n_carry)) if _used is None else frozenset(
+                j for j in range(n_carry) if n_carry + ny + j in _used)
+            if (loop := _compiled(body, reverse, length, keep)) is not None:
+                return loop(*arrays, length=length)
         fn = body.function(backend)
         carry = list(arrays[:n_carry])
         consts = list(arrays[n_carry:n_carry + n_const])

@@ -16,6 +16,7 @@ import re
 import numpy as np
 
 from ..graph.plan import make_plan
+from .loops import plan_loop
 from ..graph.simplify import cse
 from ..graph.traverse import toposort
 from ..ops.kernels.codegen import load_module
@@ -28,11 +29,12 @@ class Unsupported(Exception):
 
 
 class Source:
-    """Collects lines and the run-time sizes (``dims``) the generated code reads."""
+    """Collects lines and the run-time sizes (``dims``, shared between the pieces of one
+    module) the generated code reads."""
 
-    def __init__(self):
+    def __init__(self, dims: list | None = None):
         self.lines: list[str] = []
-        self.dims: list[int] = []
+        self.dims: list[int] = [] if dims is None else dims
 
     def dim(self, value: int) -> str:
         self.dims.append(int(value))
@@ -54,17 +56,19 @@ def _dtype(node) -> str:
     return "np." + ("bool_" if node.dtype == np.bool_ else node.dtype.name)
 
 
-class BodyCompiler:
-    """Generated source for one body graph: ``def <name>(inputs..., consts..., dims)``."""
+class GraphEmitter:
+    """Straight-line source computing ``outputs`` from ``inputs`` (each bound to a variable
+    name); value names start with ``prefix``; constants go to the shared ``constants``
+    list (argument ``q<i>``)."""
 
-    def __init__(self, inputs, outputs, name: str):
+    def __init__(self, inputs, outputs, src: Source, constants: list, prefix: str = "v"):
         self.plan = make_plan(list(outputs))
         self.canon = cse(toposort(list(outputs)))
-        self.inputs, self.outputs, self.name = list(inputs), list(outputs), name
-        self.src = Source()
+        self.inputs, self.outputs, self.prefix = list(inputs), list(outputs), prefix
+        self.src = src
         self.var: dict[int, str] = {}
         self.layout: dict[int, str] = {}
-        self.constants: list[np.ndarray] = []
+        self.constants = constants
         steps = self.plan.steps
         rep = {id(s.node): s.node for s in steps}
         self.users: dict[int, list] = {id(s.node): [] for s in steps}
@@ -119,7 +123,7 @@ class BodyCompiler:
             args = [self.scalar(i, idx, body) for i in node.inputs]
             expr = _ARG.sub(lambda m: f"({args['xyz'.index(m.group(1))]})", _scalar(node))
             self.temp += 1
-            name = f"s{self.temp}"
+            name = f"{self.prefix}s{self.temp}"
             body.append(f"{name} = {expr}")
             return name
         ref = self.ref(node)
@@ -151,19 +155,19 @@ class BodyCompiler:
         stored = [m for m in members if id(m) in self.out_ids
                   or any(id(u) not in ids for u in self.users[id(m)])]
         for m in stored:
-            out = f"v{len(self.var)}"
+            out = f"{self.prefix}{len(self.var)}"
             self.var[id(m)] = out
             self.layout[id(m)] = "C"
             self.src.emit(f"{out} = np.empty({self.src.shape(shape)}, {_dtype(m)})")
         extent = self.src.shape(shape)
-        self.src.emit(f"e_{len(self.var)} = {extent}")
-        ext = f"e_{len(self.var)}"
+        ext = f"{self.prefix}e{len(self.var)}"
+        self.src.emit(f"{ext} = {extent}")
         idx = [f"i{k}" for k in range(len(shape))]
         body: list[str] = []
         for m in members:
             expr = self.scalar_root(m, idx, body)
             self.temp += 1
-            name = f"s{self.temp}"
+            name = f"{self.prefix}s{self.temp}"
             body.append(f"{name} = {expr}")
             self.in_loop[id(m)] = name
             if id(m) in self.var:
@@ -220,7 +224,7 @@ class BodyCompiler:
         self.loops(lambda k: f"xs_{out}[{k}]", x.ndim, body, inner)
 
     def node(self, node):
-        out = f"v{len(self.var)}"
+        out = f"{self.prefix}{len(self.var)}"
         op = node.op.name
         ins = node.inputs
         self.var[id(node)] = out
@@ -230,8 +234,8 @@ class BodyCompiler:
             self.src.emit(f"{out} = np.full({self.src.shape(node.shape)}, {self.scalar_fill(node)}, "
                           f"{_dtype(node)})")
         elif op == "constant":
-            self.constants.append(np.ascontiguousarray(node.attrs["value"]))
-            self.var[id(node)] = f"k{len(self.constants) - 1}"
+            self.constants.append(np.array(node.attrs["value"], order="C"))
+            self.var[id(node)] = f"q{len(self.constants) - 1}"
         elif self._elementwise(node) or op == "broadcast_to":
             del self.var[id(node)]
             self.group([node])
@@ -249,8 +253,8 @@ class BodyCompiler:
                 self.src.emit(f"a_{out} = {self.ref(a, True)}.reshape(({d_nb}, {d_m}, {d_p}))")
                 self.src.emit(f"b_{out} = {self.ref(b, True)}.reshape(({d_nb}, {d_p}, {d_n}))")
                 self.src.emit(f"o_{out} = np.empty(({d_nb}, {d_m}, {d_n}), {_dtype(node)})")
-                self.src.emit(f"for q in range({d_nb}):")
-                self.src.emit(f"o_{out}[q] = np.dot(a_{out}[q], b_{out}[q])", 2)
+                self.src.emit(f"for bq in range({d_nb}):")
+                self.src.emit(f"o_{out}[bq] = np.dot(a_{out}[bq], b_{out}[bq])", 2)
                 self.src.emit(f"{out} = o_{out}.reshape({self.src.shape(node.shape)})")
         elif op == "reshape":
             self.src.emit(f"{out} = {self.ref(ins[0], True)}.reshape({self.src.shape(node.shape)})")
@@ -289,99 +293,110 @@ class BodyCompiler:
                 parts.append(f"{self.src.dim(start)}:{stop_code}{step_code}")
         return ", ".join(parts) if len(parts) != 1 else parts[0] + ","
 
-    def generate(self):
-        args = []
-        for k, p in enumerate(self.inputs):
-            self.var[id(p)] = f"a{k}"
+    def emit_graph(self, bound) -> list[str]:
+        """Emit the code; ``bound``: one variable name per input. Returns the outputs' names
+        (C-contiguous)."""
+        for p, name in zip(self.inputs, bound):
+            self.var[id(p)] = name
             self.layout[id(p)] = "C"
-            args.append(f"a{k}")
         pending: dict[tuple, list] = {}  # open fused groups, one per shape
-
-        def flush_read_by(node):
-            wanted = self.reads(node)
-            for shape in [k for k, ms in pending.items() if wanted & {id(m) for m in ms}]:
-                self.group(pending.pop(shape))
-
         for step in self.plan.steps:
             n = step.node
             if id(n) in self.var:
                 continue
             if n.op.name == "placeholder":
-                raise Unsupported("a placeholder that is not a body input")
+                raise Unsupported("a placeholder that is not an input")
             if n.op.leaf and n.op.name not in ("fill", "constant"):
                 raise Unsupported(n.op.name)
             if self._inlined(n):
                 continue
-            if self._elementwise(n) or n.op.name == "broadcast_to":
-                # a member may read members of its own group (same iteration), not of others
-                others = {k: ms for k, ms in pending.items() if k != n.shape}
-                wanted = self.reads(n)
-                for shape in [k for k, ms in others.items() if wanted & {id(m) for m in ms}]:
-                    self.group(pending.pop(shape))
+            wanted = self.reads(n)
+            elementwise = self._elementwise(n) or n.op.name == "broadcast_to"
+            # a member may read members of its own group (same iteration), not of others
+            for shape in [k for k, ms in pending.items()
+                          if (not elementwise or k != n.shape) and wanted & {id(m) for m in ms}]:
+                self.group(pending.pop(shape))
+            if elementwise:
                 pending.setdefault(n.shape, []).append(n)
-                continue
-            flush_read_by(n)
-            self.node(n)
+            else:
+                self.node(n)
         for members in pending.values():
             self.group(members)
         outs = []
         for o in self.outputs:
-            o = self.rep.get(id(o), o)
-            ref = self.ref(o, contiguous=True)
+            o = self.rep.get(id(o), self.c(o))
+            ref = self.ref(o)
             outs.append(ref if self.layout.get(id(o), "C") == "C" else f"np.ascontiguousarray({ref})")
-        consts = [f"k{i}" for i in range(len(self.constants))]
-        head = f"@njit(cache=True, nogil=True, error_model='numpy')\ndef {self.name}({', '.join(args + consts + ['dims'])}):"
-        ret = "    return (" + "".join(o + ", " for o in outs) + ")"
-        return "\n".join([head] + self.src.lines + [ret]) + "\n"
+        return outs
 
 
-_LOOP = '''
-@njit(cache=True, nogil=True, error_model="numpy")
-def loop({args}, length, dims):
-{setup}
-    for step in range(length):
-        t = {t}
-{save}
-        out = body({call}, dims)
-{update}
-    return ({returns})
-'''
+HEADER = "@njit(cache=True, nogil=True, error_model='numpy')"
 
 
-def scan_source(body, reverse: bool):
+def scan_source(body, reverse: bool, length: int, keep_states: frozenset = frozenset()):
     """(module source, dims, constants) of a compiled scan over ``body``."""
-    n, nk = body.n_carry, body.n_const
-    nx = len(body.inputs) - n - nk
-    bc = BodyCompiler(body.inputs, body.outputs, "body")
-    body_src = bc.generate()
-    dims, consts = bc.src.dims, bc.constants
-    ny = len(body.outputs) - n
-    loop_dims = Source()
-    loop_dims.dims = list(dims)
-    args = [f"c{j}_0" for j in range(n)] + [f"k{i}" for i in range(nk)] + [f"x{i}" for i in range(nx)]
-    args += [f"q{i}" for i in range(len(consts))]
-    setup = [f"    c{j} = c{j}_0" for j in range(n)]
-    for k, y in enumerate(body.ys):
-        setup.append(f"    y{k} = np.empty((length,) + {loop_dims.shape(y.shape)}, {_dtype(y)})")
-    for j, c in enumerate(body.carry_in):
-        setup.append(f"    s{j} = np.empty((length,) + {loop_dims.shape(c.shape)}, {_dtype(c)})")
-    call = [f"c{j}" for j in range(n)] + [f"k{i}" for i in range(nk)] + [f"x{i}[t]" for i in range(nx)]
-    call += [f"q{i}" for i in range(len(consts))]
-    source = "import math\nimport numpy as np\nfrom numba import njit\n\n\n" + body_src + _LOOP.format(
-        args=", ".join(args), setup="\n".join(setup),
-        t="length - 1 - step" if reverse else "step",
-        save="\n".join(f"        s{j}[t] = c{j}" for j in range(n)) or "        pass",
-        call=", ".join(call),
-        update="\n".join([f"        c{j} = out[{j}]" for j in range(n)]
-                         + [f"        y{k}[t] = out[{n + k}]" for k in range(ny)]),
-        returns="".join(f"c{j}, " for j in range(n)) + "".join(f"y{k}, " for k in range(ny))
-        + "".join(f"s{j}, " for j in range(n)))
-    return source, tuple(loop_dims.dims), consts
+    plan = plan_loop(body, length, set(keep_states))
+    n, nk, nx = body.n_carry, body.n_const, len(body.inputs) - body.n_carry - body.n_const
+    dims, consts = [], []
+    # the step function
+    bsrc = Source(dims)
+    b_args = [f"a{k}" for k in range(len(plan.body_in))]
+    bouts = GraphEmitter(plan.body_in, plan.body_out, bsrc, consts, "v").emit_graph(b_args)
+    # the loop function: prologue (hoisted), loop, epilogue (accumulators)
+    src = Source(dims)
+    c_in, k_in, x_in = ([f"c{j}_0" for j in range(n)], [f"k{i}" for i in range(nk)],
+                        [f"x{i}" for i in range(nx)])
+    pre = GraphEmitter(plan.pre_in, plan.pre_out, src, consts, "p").emit_graph(x_in + k_in)
+    for k, expr in enumerate(pre):  # made contiguous once, not at every step
+        if not expr.isidentifier():
+            src.emit(f"h{k} = {expr}")
+            pre[k] = f"h{k}"
+    kept = plan.kept
+    for a, j in enumerate(kept):
+        src.emit(f"c{j} = c{j}_0")
+    n_y = len([f for f in plan.y_from if f[0] == "loop"])
+    loop_outs = [o for o in plan.body_out[len(kept):]]
+    for k, o in enumerate(loop_outs):
+        src.emit(f"y{k} = np.empty((length,) + {src.shape(o.shape)}, {_dtype(o)})")
+    for j in kept:
+        if j in keep_states:
+            src.emit(f"s{j} = np.empty((length,) + {src.shape(body.carry_in[j].shape)}, "
+                     f"{_dtype(body.carry_in[j])})")
+    src.emit("for step in range(length):")
+    src.emit(f"t = {'length - 1 - step' if reverse else 'step'}", 2)
+    for j in kept:
+        if j in keep_states:
+            src.emit(f"s{j}[t] = c{j}", 2)
+    call = ([f"c{j}" for j in kept] + k_in + [f"x{i}[t]" for i in range(nx)]
+            + [f"{p}[t]" for p in pre] + [f"q{i}" for i in range(len(consts))] + ["dims"])
+    src.emit(f"out = body({', '.join(call)})", 2)
+    for a, j in enumerate(kept):
+        src.emit(f"c{j} = out[{a}]", 2)
+    for k in range(len(loop_outs)):
+        src.emit(f"y{k}[t] = out[{len(kept) + k}]", 2)
+    inits = [f"c{j}_0" for j in range(n) if j not in kept]
+    post = GraphEmitter(plan.post_in, plan.post_out, src, consts, "e").emit_graph(
+        inits + [f"y{n_y + k}" for k in range(plan.n_extra)])
+    finals = [f"c{j}" if where == "loop" else post[k]
+              for j, (where, k) in enumerate(plan.final_from)]
+    ys = [f"y{k}" if where == "loop" else pre[k] for where, k in plan.y_from]
+    states = [f"s{j}" if j in keep_states else
+              f"np.empty({(0,) * body.carry_in[j].ndim!r}, {_dtype(body.carry_in[j])})"
+              for j in range(n)]
+    q_args = [f"q{i}" for i in range(len(consts))]
+    body_fn = "\n".join([f"{HEADER}\ndef body({', '.join(b_args + q_args + ['dims'])}):"]
+                        + bsrc.lines + ["    return (" + "".join(o + ", " for o in bouts) + ")"])
+    loop_fn = "\n".join([f"{HEADER}\ndef loop({', '.join(c_in + k_in + x_in + q_args)}, "
+                         "length, dims):"] + src.lines
+                        + ["    return (" + "".join(o + ", " for o in finals + ys + states) + ")"])
+    head = "import math\nimport numpy as np\nfrom numba import njit\n\n\n"
+    return head + body_fn + "\n\n\n" + loop_fn + "\n", dims, consts
 
 
-def compile_scan(body, reverse: bool):
-    """A function (*arrays, length) -> tuple of outputs, running the whole scan in Numba."""
-    source, dims, consts = scan_source(body, reverse)
+def compile_scan(body, reverse: bool, length: int, keep_states: frozenset = frozenset()):
+    """A function (*arrays, length) -> tuple of outputs, running the whole scan in Numba.
+    keep_states: the carries whose per-step values someone reads (the rest are not stored)."""
+    source, dims, consts = scan_source(body, reverse, length, keep_states)
     # an array, not a tuple: Numba types each index into a long tuple at great cost
     dims = np.array(dims, dtype=np.int64)
     loop = load_module(source).loop

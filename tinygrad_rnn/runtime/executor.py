@@ -40,6 +40,16 @@ class Function:
                            f"{node.dtype}, which is not among the inputs (feed it through "
                            "tr.function([...placeholders], outputs))", node.site)
         self._impls = [self._impl(s.node) for s in self.plan.steps]
+        # which outputs of each multi-output node are read (a scan stores no per-step
+        # states nobody reads)
+        used: dict[int, set] = {}
+        for s in self.plan.steps:
+            if s.node.op.name == "get":
+                used.setdefault(s.args[0], set()).add(s.node.attrs["k"])
+        for s in self.plan.output_slots:
+            used.setdefault(s, set())
+        self._extra = [dict(_used=frozenset(used.get(s.slot, ()))) if s.node.op.multi else {}
+                       for s in self.plan.steps]
         self._feed_slots = [self.plan.placeholder_slots.get(id(x)) for x in inputs]
 
     def _impl(self, node):
@@ -70,10 +80,10 @@ class Function:
             array = self._feed(i, arg)
             if slot is not None:
                 values[slot] = array
-        for step, impl in zip(self.plan.steps, self._impls):
+        for step, impl, extra in zip(self.plan.steps, self._impls, self._extra):
             node = step.node
             if node.op.name != "placeholder":
-                values[step.slot] = impl(*[values[a] for a in step.args], **node.attrs)
+                values[step.slot] = impl(*[values[a] for a in step.args], **node.attrs, **extra)
             for s in step.release:
                 values[s] = None
         steps = self.plan.steps
