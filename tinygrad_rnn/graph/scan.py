@@ -17,6 +17,8 @@ so they can be differentiated again.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..ops import leaves
@@ -136,10 +138,22 @@ def _rule(*inputs, body, n_carry, n_const, length, reverse):
     return (), np.dtype(object)
 
 
+# Compiling a loop costs seconds, once (the disk cache keeps it); running a loop in Python
+# over the body's Numba kernels costs microseconds per step. So a loop is compiled the
+# COMPILE_AFTER-th time it runs (as tiered JITs do): one-off graphs never pay for it,
+# training loops do from their second step on. 1 compiles at once; 0 never.
+COMPILE_AFTER = int(os.environ.get("TINYGRAD_RNN_COMPILE_AFTER", "2"))
+
+
 def _compiled(body, reverse, length, keep_states):
-    """The whole loop compiled into Numba (None when the body holds something the generator
-    cannot express; the loop then runs in Python over the body's numba plan)."""
+    """The whole loop compiled into Numba, once it has run COMPILE_AFTER times (None until
+    then, or when the body holds something the generator cannot express: the loop then
+    runs in Python over the body's numba plan)."""
     key = ("compiled", reverse, length, keep_states)
+    runs = body._functions.get(("runs",) + key, 0) + 1
+    body._functions[("runs",) + key] = runs
+    if key not in body._functions and (COMPILE_AFTER < 1 or runs < COMPILE_AFTER):
+        return None
     if key not in body._functions:
         from ..runtime.codegen import Unsupported, compile_scan
         try:

@@ -16,10 +16,10 @@ import re
 import numpy as np
 
 from ..graph.plan import make_plan
-from .loops import plan_loop
 from ..graph.simplify import cse
 from ..graph.traverse import toposort
 from ..ops.kernels.codegen import load_module
+from .loops import plan_loop
 
 _ARG = re.compile(r"\b([xyz])\b")
 

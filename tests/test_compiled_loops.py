@@ -1,0 +1,95 @@
+"""Scans compiled into Numba loops (forced here; elsewhere a loop compiles on its second
+run): values and gradients equal the numpy reference backend for every layer and cell
+kind, both directions, second order, hoisting and accumulator removal included."""
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tr
+from tinygrad_rnn.graph import scan as scan_module
+from tinygrad_rnn.graph.traverse import toposort
+from tinygrad_rnn.runtime.codegen import scan_source
+
+
+@pytest.fixture(autouse=True)
+def compile_at_once(monkeypatch):
+    monkeypatch.setattr(scan_module, "COMPILE_AFTER", 1)
+
+
+def both(inputs, outputs, values):
+    ref = tr.function(inputs, outputs, "numpy")(*values)
+    got = tr.function(inputs, outputs, "numba")(*values)
+    for r, g in zip(ref, got):
+        np.testing.assert_allclose(g, r, rtol=1e-11, atol=1e-12)
+    return got
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_layers_forward_and_backward(mode, bidirectional, rng):
+    layer = getattr(tr.nn, mode)(3, 4, num_layers=2, bidirectional=bidirectional, seed=0)
+    xs = tr.placeholder((6, 2, 3))
+    out, state = layer(xs)
+    h_n = state[0] if mode == "LSTM" else state
+    loss = (out * out).sum() + (h_n * h_n).sum()
+    both([xs], [out, loss] + tr.grad(loss, list(layer.parameters().values()) + [xs]),
+         [rng.standard_normal((6, 2, 3))])
+
+
+@pytest.mark.parametrize("name", ["lstm_peephole", "gru_cho", "scrn", "wz"])
+def test_cells_with_sizes_that_change(name, rng):
+    """One compiled loop serves other sizes of the same structure (sizes are run-time)."""
+    make = {"lstm_peephole": lambda I, H: tr.nn.LSTMCell(I, H, peephole=True, seed=0),
+            "gru_cho": lambda I, H: tr.nn.GRUCell(I, H, reset_after=False, seed=0),
+            "scrn": lambda I, H: tr.nn.SCRNCell(I, H, context_size=2, seed=0),
+            "wz": lambda I, H: tr.nn.WilliamsZipserNet(H, I, seed=0)}[name]
+    for T, B, I, H in ((5, 2, 3, 4), (7, 1, 2, 6)):
+        cell = make(I, H)
+        xs = tr.placeholder((T, B, I))
+        final, ys = tr.scan(lambda s, x: cell(x, s)[::-1], cell.initial_state(B), xs)
+        loss = (ys * ys).sum() + sum((f * f).sum() for f in final)
+        both([xs], [ys, loss] + tr.grad(loss, list(cell.parameters().values()) + [xs]),
+             [rng.standard_normal((T, B, I))])
+
+
+def test_second_order_and_forward_mode_through_compiled_loops(rng):
+    W = tr.placeholder((3, 3))
+    xs = tr.placeholder((4, 2, 3))
+    h, ys = tr.scan(lambda h, x: (tr.tanh(x + h @ W), h), tr.zeros((2, 3)), xs)
+    loss = (ys * ys).sum() + (h * h).sum()
+    (g,) = tr.grad(loss, [W])
+    v = rng.standard_normal((3, 3))
+    (hv,) = tr.grad(tr.dot(g, v), [W])
+    (jv,) = tr.jvp([g], [W], [v])
+    both([W, xs], [g, hv, jv], [rng.standard_normal((3, 3)) * 0.5, rng.standard_normal((4, 2, 3))])
+
+
+def test_hoisting_and_accumulators_happen():
+    """The BPTT scan of an LSTM layer: the forward recomputation is batched before the loop
+    and the weight gradients are one matmul after it."""
+    layer = tr.nn.LSTM(3, 4, seed=0)
+    xs = tr.placeholder((5, 2, 3))
+    out = layer(xs)[0]
+    grads = tr.grad((out * out).sum(), list(layer.parameters().values()))
+    backward = [n for n in toposort([g.node for g in grads]) if n.op.name == "scan"][-1]
+    source, _, _ = scan_source(backward.attrs["body"], backward.attrs["reverse"], 5)
+    body, loop = source.split("def loop(")
+    assert body.count("np.dot") <= 3  # in the loop: the recurrent products only
+    prologue, rest = loop.split("for step in range(length):")
+    assert prologue.count("np.dot") == 2  # x W_ih and h U_hh for all t at once
+    epilogue = rest.split("out = body(")[1]
+    assert epilogue.count("np.dot") == 2  # g_W_ih and g_W_hh as one matmul each
+
+
+def test_loops_compile_on_their_second_run(monkeypatch, rng):
+    monkeypatch.setattr(scan_module, "COMPILE_AFTER", 2)
+    cell = tr.nn.GRUCell(2, 3, seed=4)
+    xs = tr.placeholder((3, 1, 2))
+    _, ys = tr.scan(lambda s, x: cell(x, s)[::-1], cell.initial_state(1), xs)
+    body = [n for n in toposort([ys.node]) if n.op.name == "scan"][0].attrs["body"]
+    f = tr.function([xs], [ys])
+    x = rng.standard_normal((3, 1, 2))
+    first = f(x)[0]
+    assert not any(k[0] == "compiled" and v for k, v in body._functions.items())
+    second = f(x)[0]
+    assert any(k[0] == "compiled" and v for k, v in body._functions.items())
+    np.testing.assert_allclose(second, first, rtol=1e-12)
