@@ -79,12 +79,14 @@ def main(argv=None):
     p.add_argument("--json", default="benchmark.json")
     args = p.parse_args(argv)
     if args.quick:
-        args.models, args.sizes, args.dtypes, args.repeats, args.scaling = "LSTM", "tiny", "float32", 5, "10,20"
+        args.models, args.sizes, args.dtypes = "LSTM", "tiny", "float32"
+        args.repeats, args.scaling = 5, "10,20"
     builders = available()
     print(f"contestants: {', '.join(builders)}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores")
     results = []
-    header = f"{'model':5} {'size':7} {'dtype':8} {'contestant':30} {'median ms':>10} {'vs pytorch':>11} {'first s':>8} {'peak MB':>8}"
+    header = (f"{'model':5} {'size':7} {'dtype':8} {'contestant':30} {'median ms':>10} "
+              f"{'vs pytorch':>11} {'first s':>8} {'peak MB':>8}")
     print(header)
     for model in args.models.split(","):
         for size in args.sizes.split(","):

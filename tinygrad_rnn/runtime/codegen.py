@@ -22,6 +22,7 @@ from ..ops.kernels.codegen import load_module
 from .loops import plan_loop
 
 _ARG = re.compile(r"\b([xyz])\b")
+REDUCTIONS = ("reduce_sum", "reduce_max")
 
 
 class Unsupported(Exception):
@@ -91,14 +92,13 @@ class GraphEmitter:
             return False
         users = self.users[id(node)]
         if node.op.name == "fill":
-            return bool(users) and all(self._elementwise(u) or u.op.name in ("reduce_sum", "reduce_max")
+            return bool(users) and all(self._elementwise(u) or u.op.name in REDUCTIONS
                                        for u in users)
         if node.op.name == "broadcast_to":
             return bool(users) and all(self._elementwise(u) for u in users)
         # an elementwise value read once by a reduction is computed inside the reduction's
         # loop; every other elementwise value joins a fused loop group (see ``generate``)
-        return (self._elementwise(node) and len(users) == 1
-                and users[0].op.name in ("reduce_sum", "reduce_max"))
+        return self._elementwise(node) and len(users) == 1 and users[0].op.name in REDUCTIONS
 
     # ---- scalar expressions --------------------------------------------------------------
     def c(self, node):
@@ -106,28 +106,37 @@ class GraphEmitter:
         return self.canon.get(id(node), node)
 
     def scalar(self, node, idx, body):
-        """A scalar expression (or temp name) for ``node`` at index ``idx`` inside a loop."""
+        """The value of ``node`` at index ``idx`` inside a loop: a temp computed earlier in
+        this iteration, an inlined expression, or a read of its array."""
         node = self.c(node)
-        if node.op.name == "fill" and self._inlined(node):
-            v = node.attrs["value"]
-            return repr(bool(v)) if node.dtype == np.bool_ else repr(float(v)) if node.dtype.kind == "f" else repr(int(v))
-        if node.op.name == "broadcast_to" and self._inlined(node):
-            (x,) = node.inputs
-            lead = node.ndim - x.ndim
-            mapped = ["0" if d == 1 and node.shape[lead + k] != 1 else idx[lead + k]
-                      for k, d in enumerate(x.shape)]
-            return self.scalar(x, mapped, body)
         if id(node) in self.in_loop:
             return self.in_loop[id(node)]
-        if self._elementwise(node) and self._inlined(node):
-            args = [self.scalar(i, idx, body) for i in node.inputs]
-            expr = _ARG.sub(lambda m: f"({args['xyz'.index(m.group(1))]})", _scalar(node))
+        if self._inlined(node):
+            expr = self.expression(node, idx, body)
+            if not self._elementwise(node):
+                return expr  # a literal or an index mapping: nothing to compute
             self.temp += 1
             name = f"{self.prefix}s{self.temp}"
             body.append(f"{name} = {expr}")
             return name
         ref = self.ref(node)
         return f"{ref}[{', '.join(idx)}]" if node.ndim else f"{ref}[()]"
+
+    def expression(self, node, idx, body):
+        """``node`` computed from its inputs at index ``idx`` (fill: a literal; broadcast_to:
+        its input at the broadcast index; elementwise: the primitive's scalar form)."""
+        if node.op.name == "fill":
+            v = node.attrs["value"]
+            return repr(bool(v) if node.dtype == np.bool_ else float(v) if node.dtype.kind == "f"
+                        else int(v))
+        if node.op.name == "broadcast_to":
+            (x,) = node.inputs
+            lead = node.ndim - x.ndim
+            mapped = ["0" if d == 1 and node.shape[lead + k] != 1 else idx[lead + k]
+                      for k, d in enumerate(x.shape)]
+            return self.scalar(x, mapped, body)
+        args = [self.scalar(i, idx, body) for i in node.inputs]
+        return _ARG.sub(lambda m: f"({args['xyz'.index(m.group(1))]})", _scalar(node))
 
     def ref(self, node, contiguous=False):
         node = self.c(node)
@@ -165,7 +174,7 @@ class GraphEmitter:
         idx = [f"i{k}" for k in range(len(shape))]
         body: list[str] = []
         for m in members:
-            expr = self.scalar_root(m, idx, body)
+            expr = self.expression(m, idx, body)
             self.temp += 1
             name = f"{self.prefix}s{self.temp}"
             body.append(f"{name} = {expr}")
@@ -186,22 +195,6 @@ class GraphEmitter:
             else:
                 out.add(id(i))
         return out
-
-    def scalar_root(self, node, idx, body):
-        if node.op.name == "fill":
-            return self.scalar_fill(node)
-        if node.op.name == "broadcast_to":
-            (x,) = node.inputs
-            lead = node.ndim - x.ndim
-            mapped = ["0" if d == 1 and node.shape[lead + k] != 1 else idx[lead + k]
-                      for k, d in enumerate(x.shape)]
-            return self.scalar(x, mapped, body)
-        args = [self.scalar(i, idx, body) for i in node.inputs]
-        return _ARG.sub(lambda m: f"({args['xyz'.index(m.group(1))]})", _scalar(node))
-
-    def scalar_fill(self, node):
-        v = node.attrs["value"]
-        return repr(bool(v)) if node.dtype == np.bool_ else repr(float(v)) if node.dtype.kind == "f" else repr(int(v))
 
     def reduce(self, node, out):
         (x,) = node.inputs
@@ -231,15 +224,15 @@ class GraphEmitter:
         self.layout[id(node)] = "C"
         ins = [self.c(i) for i in ins]
         if op == "fill":
-            self.src.emit(f"{out} = np.full({self.src.shape(node.shape)}, {self.scalar_fill(node)}, "
-                          f"{_dtype(node)})")
+            self.src.emit(f"{out} = np.full({self.src.shape(node.shape)}, "
+                          f"{self.expression(node, [], [])}, {_dtype(node)})")
         elif op == "constant":
             self.constants.append(np.array(node.attrs["value"], order="C"))
             self.var[id(node)] = f"q{len(self.constants) - 1}"
         elif self._elementwise(node) or op == "broadcast_to":
             del self.var[id(node)]
             self.group([node])
-        elif op in ("reduce_sum", "reduce_max"):
+        elif op in REDUCTIONS:
             self.reduce(node, out)
         elif op == "matmul":
             a, b = ins
@@ -352,7 +345,7 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
             src.emit(f"h{k} = {expr}")
             pre[k] = f"h{k}"
     kept = plan.kept
-    for a, j in enumerate(kept):
+    for j in kept:
         src.emit(f"c{j} = c{j}_0")
     n_y = len([f for f in plan.y_from if f[0] == "loop"])
     loop_outs = [o for o in plan.body_out[len(kept):]]
