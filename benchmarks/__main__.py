@@ -2,15 +2,18 @@
 [--dtypes float32,float64] [--repeats N] [--json FILE]
 
 Times one training step (forward over T steps, loss = sum of squares of the outputs, full
-backward) for every installed contestant, interleaved round by round so that all see the
-same machine; prints medians and the ratio to PyTorch, time against T, peak memory; writes
-JSON."""
+backward) for every installed contestant, each in its own worker process, interleaved round
+by round so that all see the same machine; prints medians and the ratio to PyTorch, the
+first call (build, and compile when the disk cache is cold), peak memory of each worker,
+and time against T; writes JSON."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -18,53 +21,41 @@ import numpy as np
 from .contestants import SIZES, available
 
 
-def peak_rss_reset():
-    """Reset the kernel's peak-RSS mark of this process (Linux), so the next reading is the
-    peak of what runs in between."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def peak_rss_mb():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def measure(builders, model, size, dtype, repeats, budget_s):
-    B, I, H, T = SIZES[size]
-    steps, first, memory = {}, {}, {}
-    for name, build in builders.items():
+def measure(names, model, size, dtype, repeats, budget_s, settle_s=0.25):
+    """Median step times of each contestant, each in its own worker process, interleaved:
+    every round asks each worker for one timed step, so all see the same machine."""
+    workers = {}
+    for name in names:
         if name.endswith("(numpy backend)") and size in ("medium", "large"):
             continue  # minutes per step: the reference backend is for correctness
-        t0 = time.perf_counter()
-        peak_rss_reset()
-        fn = build(model, B, I, H, T, np.dtype(dtype).type)
-        fn()
-        first[name] = time.perf_counter() - t0
-        fn()
-        memory[name] = peak_rss_mb()
-        steps[name] = fn
-    times = {name: [] for name in steps}
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.worker", name, model, size, dtype],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        workers[name] = (proc, json.loads(proc.stdout.readline())["first_call_s"])
+
+    def ask(proc, what):
+        proc.stdin.write(what + "\n")
+        proc.stdin.flush()
+        return float(proc.stdout.readline())
+
+    times = {name: [] for name in workers}
     start = time.perf_counter()
-    for _ in range(repeats):  # interleaved: one call of each per round
-        for name, fn in steps.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+    for _ in range(repeats):
+        for name, (proc, _) in workers.items():
+            # NOTE: let the other workers' thread pools go to sleep first (Intel OpenMP, which
+            # PyTorch uses, spins 200 ms after each op by default and would be billed here)
+            time.sleep(settle_s)
+            times[name].append(ask(proc, "run"))
         if time.perf_counter() - start > budget_s:
             break
-    return {name: dict(median_ms=1000 * float(np.median(ts)), min_ms=1000 * float(np.min(ts)),
-                       rounds=len(ts), first_call_s=first[name], peak_rss_mb=memory[name])
-            for name, ts in times.items()}
+    out = {}
+    for name, (proc, first) in workers.items():
+        ts = times[name]
+        out[name] = dict(median_ms=1000 * float(np.median(ts)), min_ms=1000 * float(np.min(ts)),
+                         rounds=len(ts), first_call_s=first, peak_rss_mb=ask(proc, "peak"))
+        proc.stdin.close()
+        proc.wait()
+    return out
 
 
 def main(argv=None):
@@ -75,6 +66,8 @@ def main(argv=None):
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--repeats", type=int, default=21)
     p.add_argument("--budget", type=float, default=20.0, help="seconds of timing per case")
+    p.add_argument("--settle", type=float, default=0.25,
+                   help="idle seconds before each timed step (other libraries' threads stop spinning)")
     p.add_argument("--scaling", default="10,50,200", help="values of T for time-vs-T (small)")
     p.add_argument("--json", default="benchmark.json")
     args = p.parse_args(argv)
@@ -91,7 +84,8 @@ def main(argv=None):
     for model in args.models.split(","):
         for size in args.sizes.split(","):
             for dtype in args.dtypes.split(","):
-                r = measure(builders, model, size, dtype, args.repeats, args.budget)
+                r = measure(list(builders), model, size, dtype, args.repeats, args.budget,
+                            args.settle)
                 ref = r.get("pytorch", {}).get("median_ms")
                 for name, v in r.items():
                     ratio = f"{v['median_ms'] / ref:.2f}x" if ref else "-"

@@ -24,7 +24,7 @@ import numpy as np
 from ..ops import leaves
 from ..ops.registry import check, primitive
 from .autodiff import add_or_first, jvp_graph, vjp_graph, zeros_for
-from .node import Node, fail
+from .node import fail
 from .traverse import depends_on, rebuild, toposort
 
 
@@ -289,6 +289,3 @@ get = primitive(
 # get's derivatives are structural (autodiff routes a get's cotangent or tangent to slot k of
 # its multi-output input), so its rule tables stay empty.
 
-
-def _unused(*_):  # keep linters from flagging Node as unused in type positions
-    return Node
