@@ -25,7 +25,7 @@ from ..ops import leaves
 from ..ops.registry import check, primitive
 from .autodiff import add_or_first, jvp_graph, vjp_graph, zeros_for
 from .node import fail
-from .traverse import depends_on, rebuild, toposort
+from .traverse import depends_on, frontier, rebuild, toposort
 
 
 class Body:
@@ -80,19 +80,7 @@ def trace_body(step, carry_avals, x_avals):
     outputs = list(new_carry) + list(ys)
     order = toposort(outputs)
     inside = depends_on(order, carry_in + x_in)
-    consts, seen = [], set()
-
-    def visit(n):
-        if id(n) not in inside and not _kept_inside(n) and id(n) not in seen:
-            seen.add(id(n))
-            consts.append(n)
-
-    for node in order:
-        if id(node) in inside:
-            for i in node.inputs:
-                visit(i)
-    for o in outputs:
-        visit(o)
+    consts = frontier(order, inside, outputs, lambda n: not _kept_inside(n))
     const_in = [_placeholder_like(c, name=c.name) for c in consts]
     body_out = rebuild(outputs, {id(c): p for c, p in zip(consts, const_in)})
     return Body(carry_in + const_in + x_in, body_out, len(carry_in), len(const_in)), consts

@@ -60,3 +60,22 @@ def rebuild(outputs: list[Node], replace: dict[int, Node]) -> list[Node]:
             done[id(node)] = Node(node.op, inputs, node.attrs, node.shape, node.dtype,
                                   name=node.name, site=node.site, scope=node.scope)
     return [done.get(id(o), o) for o in outputs]
+
+
+def frontier(order: list[Node], inside: set[int], outputs: list[Node], accept) -> list[Node]:
+    """The nodes outside ``inside`` (ids) that nodes inside read, or that are ``outputs``
+    themselves, kept when ``accept(node)``; each once, in order of first use."""
+    found, seen = [], set()
+
+    def visit(n):
+        if id(n) not in inside and id(n) not in seen and accept(n):
+            seen.add(id(n))
+            found.append(n)
+
+    for node in order:
+        if id(node) in inside:
+            for i in node.inputs:
+                visit(i)
+    for o in outputs:
+        visit(o)
+    return found

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..graph.batching import batch_graph
-from ..graph.traverse import depends_on, rebuild, toposort
+from ..graph.traverse import depends_on, frontier, rebuild, toposort
 from ..ops import leaves
 from ..ops.elementwise import add
 from ..ops.linalg import matmul
@@ -55,19 +55,7 @@ def plan_loop(body, length: int, keep_states: set) -> LoopPlan:
     outs = list(body.outputs)
     order = toposort(outs)
     cdep, xdep = depends_on(order, C), depends_on(order, X)
-    hoist, seen = [], set()
-
-    def consider(i):
-        if id(i) not in cdep and id(i) in xdep and not i.op.leaf and id(i) not in seen:
-            seen.add(id(i))
-            hoist.append(i)
-
-    for node in order:
-        if id(node) in cdep:
-            for i in node.inputs:
-                consider(i)
-    for o in outs:
-        consider(o)
+    hoist = frontier(order, cdep, outs, lambda n: id(n) in xdep and not n.op.leaf)
     # before the loop: the hoisted values for all t, by batching their subgraph over T
     full_x = [_ph((length,) + x.shape, x.dtype, f"xs{j}") for j, x in enumerate(X)]
     batched = batch_graph(hoist, {id(x): f for x, f in zip(X, full_x)}, length) if hoist else []
