@@ -43,3 +43,14 @@ def test_creation_site_is_the_users_line():
     y = x * 2
     assert y.node.site.startswith(__file__ + ":")
     assert x.node.site != y.node.site
+
+
+def test_gate_cotangents_join_into_one_concat():
+    """The four gates read blocks of one pre-activation; their cotangents, scattered into zeros
+    and added, fold into a single concat (no zero arrays, no adds)."""
+    cell = tr.nn.LSTMCell(3, 4)
+    x, h, c = tr.placeholder((2, 3)), tr.placeholder((2, 4)), tr.placeholder((2, 4))
+    _, (h2, c2) = cell(x, (h, c))
+    (g,) = tr.grad((h2 * c2).sum(), [cell.weight_hh])
+    ops = [n.op.name for n in toposort([g.node])]
+    assert ops.count("unslice") == 0 and ops.count("concat") == 1

@@ -64,12 +64,23 @@ def _as(node, like):
 
 
 def _fold_add(x, y):
+    from .shape import merge_unslices
     if x.shape != y.shape:
         return None
     if is_fill(y, 0):
         return x
     if is_fill(x, 0):
         return y
+    merged = merge_unslices(x, y)
+    if merged is not None:
+        return merged
+    # (a + u1) + u2 -> a + (u1 + u2): the blocks are disjoint, so the sums are exact
+    for s, u in ((x, y), (y, x)):
+        if s.op is add and u.op.name == "unslice":
+            for k in (0, 1):
+                m = merge_unslices(s.inputs[k], u)
+                if m is not None:
+                    return add(s.inputs[1 - k], m)
     return None
 
 

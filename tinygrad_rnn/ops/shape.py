@@ -166,8 +166,40 @@ getitem = primitive(
     jvp=(lambda t, out, x, index: getitem(t, index=index),),
     batch=lambda xs, batched, size, index: getitem(xs[0], index=(("s", 0, size, 1),) + index))
 
+def _covers(index, shape):
+    """The index selects all of ``shape`` (every axis a full slice with step 1)."""
+    return all(e[0] == "s" and e[1:] == (0, d, 1) for e, d in zip(index, shape))
+
+
+def _fold_unslice(g, index, shape):
+    return g if _covers(index, shape) and g.shape == tuple(shape) else None
+
+
+def merge_unslices(x, y):
+    """unslice(a) + unslice(b) over adjacent blocks of one axis (the gates' cotangents of a
+    split pre-activation) is unslice(concat(a, b)) over both: no zeros, no add. None when
+    the two are not such a pair."""
+    if x.op is not unslice or y.op is not unslice or x.shape != y.shape or x.dtype != y.dtype:
+        return None
+    ix, iy = x.attrs["index"], y.attrs["index"]
+    differ = [k for k, (a, b) in enumerate(zip(ix, iy)) if a != b]
+    if len(differ) != 1 or any(e[0] != "s" or e[3] != 1 for e in (ix[differ[0]], iy[differ[0]])):
+        return None
+    k = differ[0]
+    (a,), (b,) = x.inputs, y.inputs
+    if ix[k][2] == iy[k][1]:
+        first, second, start, stop = a, b, ix[k][1], iy[k][2]
+    elif iy[k][2] == ix[k][1]:
+        first, second, start, stop = b, a, iy[k][1], ix[k][2]
+    else:
+        return None
+    axis = sum(1 for e in ix[:k] if e[0] == "s")  # integer entries drop their axis
+    index = ix[:k] + (("s", start, stop, 1),) + ix[k + 1:]
+    return unslice(concat(first, second, axis=axis), index=index, shape=x.shape)
+
+
 unslice = primitive(
-    name="unslice", arity=1, shape_rule=_unslice_rule, numpy=_unslice_np,
+    name="unslice", arity=1, shape_rule=_unslice_rule, numpy=_unslice_np, fold=_fold_unslice,
     vjp=(lambda g, out, x, index, shape: getitem(g, index=index),),
     jvp=(lambda t, out, x, index, shape: unslice(t, index=index, shape=shape),),
     batch=lambda xs, batched, size, index, shape: unslice(
@@ -186,6 +218,14 @@ def _concat_rule(*xs, axis):
     return first.shape[:axis] + (sum(x.shape[axis] for x in xs),) + first.shape[axis + 1:], first.dtype
 
 
+def _flatten_concat(xs, axis):
+    """concat(concat(a, b), c) along one axis is concat(a, b, c)."""
+    if not any(x.op is concat and x.attrs["axis"] == axis for x in xs):
+        return None
+    flat = [p for x in xs for p in (x.inputs if x.op is concat and x.attrs["axis"] == axis else (x,))]
+    return concat(*flat, axis=axis)
+
+
 def _part(i, xs, axis, ndim):
     """The index selecting input i's block of a concat along ``axis``."""
     start = sum(x.shape[axis] for x in xs[:i])
@@ -198,7 +238,7 @@ concat = primitive(
     numpy=lambda *xs, axis: np.concatenate(xs, axis=axis),
     vjp=lambda i, g, out, *xs, axis: getitem(g, index=_part(i, xs, axis, g.ndim)),
     jvp=lambda i, t, out, *xs, axis: unslice(t, index=_part(i, xs, axis, out.ndim), shape=out.shape),
-    fold=lambda *xs, axis: xs[0] if len(xs) == 1 else None,
+    fold=lambda *xs, axis: xs[0] if len(xs) == 1 else _flatten_concat(xs, axis),
     batch=lambda xs, batched, size, axis: concat(
         *[x if b else broadcast_to(x, shape=(size,) + x.shape) for x, b in zip(xs, batched)],
         axis=axis + 1))
