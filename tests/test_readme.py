@@ -1,0 +1,31 @@
+"""README's examples run and print what README says they print."""
+import contextlib
+import io
+import pathlib
+import re
+
+README = pathlib.Path(__file__).parent.parent / "README.md"
+
+
+def blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+def expected_outputs(code):
+    """The '# value' comments that follow a print(...) on its line or on the next line."""
+    out, lines = [], code.splitlines()
+    for k, line in enumerate(lines):
+        if line.lstrip().startswith("print("):
+            comment = line.split("#", 1)[1].strip() if "#" in line else lines[k + 1].strip().lstrip("# ")
+            out.append(comment)
+    return out
+
+
+def test_readme_examples_print_what_readme_says():
+    namespace = {}
+    for code in blocks():
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            exec(compile(code, str(README), "exec"), namespace)
+        printed = [line.strip() for line in buffer.getvalue().splitlines()]
+        assert printed == expected_outputs(code)
