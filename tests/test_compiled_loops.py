@@ -6,6 +6,7 @@ import pytest
 
 import tinygrad_rnn as tr
 from tinygrad_rnn.graph import scan as scan_module
+from tinygrad_rnn.graph.plan import make_plan
 from tinygrad_rnn.graph.traverse import toposort
 from tinygrad_rnn.runtime.codegen import scan_source
 
@@ -64,8 +65,8 @@ def test_second_order_and_forward_mode_through_compiled_loops(rng):
 
 
 def test_hoisting_and_accumulators_happen():
-    """The BPTT scan of an LSTM layer: the forward recomputation is batched before the loop
-    and the weight gradients are one matmul after it."""
+    """The BPTT scan of an LSTM layer reads the gate activations the forward scan stored
+    (nothing recomputed), and the weight gradients are one matmul after the loop."""
     layer = tr.nn.LSTM(3, 4, seed=0)
     xs = tr.placeholder((5, 2, 3))
     out = layer(xs)[0]
@@ -75,9 +76,33 @@ def test_hoisting_and_accumulators_happen():
     body, loop = source.split("def loop(")
     assert body.count("np.dot") <= 3  # in the loop: the recurrent products only
     prologue, rest = loop.split("for step in range(length):")
-    assert prologue.count("np.dot") == 2  # x W_ih and h U_hh for all t at once
+    assert prologue.count("np.dot") == 0 and "math.exp" not in prologue  # no recomputation
     epilogue = rest.split("out = body(")[1]
     assert epilogue.count("np.dot") == 2  # g_W_ih and g_W_hh as one matmul each
+
+
+def test_the_forward_runs_once_and_stores_what_the_backward_reads():
+    """Residuals: the forward scan extended with the LSTM's 5 activations (i, f, g, o,
+    tanh c) replaces the plain one, so one forward scan runs, and the gradient still matches
+    the unrolled graph's."""
+    layer = tr.nn.LSTM(3, 4, seed=0)
+    xs = tr.placeholder((5, 2, 3))
+    out = layer(xs)[0]
+    loss = (out * out).sum()
+    grads = tr.grad(loss, list(layer.parameters().values()))
+    plan = make_plan([loss.node] + [g.node for g in grads])
+    forward = [s.node for s in plan.steps if s.node.op.name == "scan" and not s.node.attrs["reverse"]]
+    assert len(forward) == 1
+    body = forward[0].attrs["body"]
+    assert len(body.ys) - len(body.extends.ys) == 5
+    params = list(layer.parameters().values())
+    ys, _ = tr.unroll(layer.cells[0][0], xs)
+    unrolled = sum((y * y).sum() for y in ys)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    values = tr.function([xs], [loss] + grads)(x)
+    ref = tr.function([xs], [unrolled] + tr.grad(unrolled, params), "numpy")(x)
+    for a, b in zip(values, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_loops_compile_on_their_second_run(monkeypatch, rng):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .node import Node
-from .simplify import cse
+from .simplify import cse, fuse_scans
 from .traverse import toposort
 
 
@@ -26,7 +26,9 @@ class Plan:
 
 
 def make_plan(outputs: list[Node]) -> Plan:
-    """Topological schedule of ``outputs``' graph after common-subexpression elimination."""
+    """Topological schedule of ``outputs``' graph after scan fusion and common-subexpression
+    elimination."""
+    outputs = fuse_scans(outputs)
     order = toposort(outputs)
     rep = cse(order)
     slot: dict[int, int] = {}

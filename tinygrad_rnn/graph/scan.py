@@ -18,6 +18,7 @@ so they can be differentiated again.
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from ..ops import leaves
 from ..ops.registry import check, primitive
 from .autodiff import add_or_first, jvp_graph, vjp_graph, zeros_for
 from .node import fail
+from .simplify import merged
 from .traverse import depends_on, frontier, rebuild, toposort
 
 
@@ -210,7 +212,12 @@ def _scan_vjp(gs, out, *inputs, needed, body, n_carry, n_const, length, reverse)
     init_carry = [g_final[j] if g_final[j] is not None else zeros_for(init[j]) for j in fc]
     init_carry += [zeros_for(consts[i]) for i in th]
     seq = cs + list(xs) + [g_ys[k] for k in gy_k] + [g_cs[j] for j in gc_k]
-    final, g_x, _ = scan_nodes(step, init_carry, seq, length, reverse=not reverse)
+    bwd, bconsts = trace_body(step, init_carry, [(s.shape[1:], s.dtype) for s in seq])
+    bwd, seq = _with_residuals(out, bwd, bconsts, seq)
+    node = scan(*init_carry, *bconsts, *seq, body=bwd, n_carry=len(init_carry),
+                n_const=len(bconsts), length=length, reverse=not reverse)
+    final = [get(node, k=k) for k in range(len(init_carry))]
+    g_x = [get(node, k=len(init_carry) + k) for k in range(len(bwd.ys))]
     result = [None] * len(inputs)
     for a, j in enumerate(fc):
         result[j] = final[a] if need_init[j] else None
@@ -219,6 +226,74 @@ def _scan_vjp(gs, out, *inputs, needed, body, n_carry, n_const, length, reverse)
     for c, i in enumerate(xi):
         result[n_carry + n_const + i] = g_x[c]
     return result
+
+
+# an elementwise scalar form calling a function (exp, tanh, log...) is worth storing
+_CALL = re.compile(r"[A-Za-z_][\w.]*\s*\(")
+_MOVES = {"reshape", "transpose", "broadcast_to", "getitem", "unslice", "concat", "cast",
+          "stop_gradient"}
+
+
+def _cheap(node) -> bool:
+    """Recomputing ``node`` from its inputs costs a few flops per element (no call, no matmul)."""
+    scalar = node.op.loop_scalar or node.op.scalar
+    return node.op.name in _MOVES or (scalar is not None and not _CALL.search(scalar))
+
+
+def _with_residuals(fwd, bwd, bconsts, seq):
+    """Remat policy for BPTT: the backward body reads forward values of each step (gate
+    activations...). Rather than recompute them from the saved states, the forward scan
+    stores them: the values the backward reads, traced back through cheap elementwise and
+    shape ops to what is costly to recompute (matmuls, transcendental functions). Returns
+    (backward body, its xs): the xs read residuals from a forward scan that extends ``fwd``
+    with those ys (``fuse_scans`` makes the two forward scans one before running)."""
+    body, (n, nk) = fwd.attrs["body"], (fwd.attrs["n_carry"], fwd.attrs["n_const"])
+    nx = len(body.x_in)
+    c_ph, x_ph = bwd.x_in[:n], bwd.x_in[n:n + nx]
+    order = toposort(bwd.outputs)
+    cot = depends_on(order, bwd.carry_in + bwd.x_in[n + nx:])
+    fwd_dep = depends_on(order, c_ph + x_ph)
+    stored, seen = [], set()
+    stack = frontier(order, cot, bwd.outputs, lambda v: id(v) in fwd_dep and not v.op.leaf)
+    while stack:
+        v = stack.pop()
+        if id(v) in seen or id(v) not in fwd_dep or v.op.leaf:
+            continue
+        seen.add(id(v))
+        if _cheap(v):
+            stack.extend(v.inputs)
+        else:
+            stored.append(v)
+    if not stored:
+        return bwd, seq
+    # the stored values written on the forward body's placeholders
+    fwd_consts = fwd.inputs[n:n + nk]
+    replace = {id(p): q for p, q in zip(c_ph + x_ph, body.carry_in + body.x_in)}
+    for p, outer in zip(bwd.inputs[bwd.n_carry:bwd.n_carry + bwd.n_const], bconsts):
+        for i, c in enumerate(fwd_consts):
+            if outer is c:
+                replace[id(p)] = body.inputs[n + i]
+    for v in toposort(stored):
+        if v.op.name == "placeholder" and id(v) not in replace:
+            return bwd, seq  # reads something the forward step does not have
+    # merged: the stored values are recomputed copies of the step's own nodes
+    extended = Body(body.inputs, merged(body.outputs + rebuild(stored, replace)), n, nk)
+    extended.extends = body
+    node = scan(*fwd.inputs, body=extended, **{k: fwd.attrs[k] for k in
+                                               ("n_carry", "n_const", "length", "reverse")})
+    ny, nr = len(body.ys), len(stored)
+    res = [get(node, k=n + ny + r) for r in range(nr)]
+    cs = [get(node, k=n + ny + nr + j) for j in range(n)]
+    res_ph = [_placeholder_like(v, name=f"residual{r}") for r, v in enumerate(stored)]
+    outs = rebuild(bwd.outputs, {id(v): p for v, p in zip(stored, res_ph)})
+    # xs the backward no longer reads (often the states) are not passed, nor stored
+    xs_in, xs = bwd.x_in + res_ph, cs + list(seq[n:]) + res
+    read = {id(v) for v in toposort(outs)}
+    keep = [k for k, p in enumerate(xs_in) if id(p) in read]
+    if not keep:
+        keep = [len(xs_in) - 1]  # a scan needs one xs for its length
+    inputs = bwd.inputs[:bwd.n_carry + bwd.n_const] + [xs_in[k] for k in keep]
+    return Body(inputs, outs, bwd.n_carry, bwd.n_const), [xs[k] for k in keep]
 
 
 def _scan_jvp(ts, out, *inputs, body, n_carry, n_const, length, reverse):

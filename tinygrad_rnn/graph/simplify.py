@@ -1,10 +1,12 @@
-"""Graph simplification before execution: common-subexpression elimination.
+"""Graph simplification before execution: common-subexpression elimination, and merging a
+forward scan into the scan that extends it with residuals.
 
 (Zero and one folding happens earlier, while nodes are built: see each primitive's ``fold``.)
 """
 from __future__ import annotations
 
 from .node import Node
+from .traverse import rebuild, toposort
 
 
 def cse(order: list[Node]) -> dict[int, Node]:
@@ -23,3 +25,42 @@ def cse(order: list[Node]) -> dict[int, Node]:
         key = (op, tuple(id(rep[i]) for i in inputs), attrs, dtype, node.shape)
         rep[id(node)] = seen.setdefault(key, node)
     return rep
+
+
+def merged(outputs: list[Node]) -> list[Node]:
+    """``outputs`` rebuilt so that structurally equal nodes are one node."""
+    order = toposort(outputs)
+    rep = cse(order)
+    return rebuild(outputs, {id(n): rep[id(n)] for n in order if rep[id(n)] is not n})
+
+
+def fuse_scans(outputs: list[Node]) -> list[Node]:
+    """One forward scan where there were two: a BPTT gradient adds a scan that extends the
+    forward one with residual ys (same inputs, body with extra outputs); every ``get`` of
+    the original is read from the extension instead, so the forward runs once."""
+    from .scan import get
+
+    order = toposort(outputs)
+    scans = [n for n in order if n.op.name == "scan"]
+
+    def key(n, body):
+        return (id(body), tuple(id(i) for i in n.inputs), n.attrs["length"], n.attrs["reverse"])
+
+    plain = {key(n, n.attrs["body"]): n for n in scans}
+    into: dict[int, Node] = {}
+    for n in scans:
+        base = getattr(n.attrs["body"], "extends", None)
+        orig = plain.get(key(n, base)) if base is not None else None
+        if orig is not None and id(orig) not in into:
+            into[id(orig)] = n
+    if not into:
+        return outputs
+    replace = {}
+    for node in order:
+        if node.op.name == "get" and id(node.inputs[0]) in into:
+            ext = into[id(node.inputs[0])]
+            body, base = ext.attrs["body"], ext.attrs["body"].extends
+            n_ys = ext.attrs["n_carry"] + len(base.ys)
+            k = node.attrs["k"]
+            replace[id(node)] = get(ext, k=k if k < n_ys else k + len(body.ys) - len(base.ys))
+    return rebuild(outputs, replace)
