@@ -161,7 +161,7 @@ pow = elementwise(
     jvp=(lambda t, out, x, y: mul(t, _dpow_dx(x, y)), lambda t, out, x, y: mul(t, _dpow_dy(out, x))))
 
 exp = elementwise(
-    "exp", 1, "math.exp(x)", np.exp,
+    "exp", 1, "math.exp(x)", np.exp, loop_scalar="fast_exp(x)",
     vjp=(lambda g, out, x: mul(g, out),), jvp=(lambda t, out, x: mul(t, out),))
 
 log = elementwise(
@@ -179,8 +179,8 @@ def _one_minus_sq(out):
 
 tanh = elementwise(
     "tanh", 1, "math.tanh(x)", np.tanh,
-    # through exp: several times cheaper than libm's tanh; exp overflow gives exactly +-1
-    loop_scalar="1.0 - 2.0 / (math.exp(2.0 * x) + 1.0)",
+    # through a vectorizable exp: ~10x cheaper than libm's tanh; saturates at exactly +-1
+    loop_scalar="1.0 - 2.0 / (fast_exp(x + x) + 1.0)",
     vjp=(lambda g, out, x: mul(g, _one_minus_sq(out)),),
     jvp=(lambda t, out, x: mul(t, _one_minus_sq(out)),))
 
@@ -198,7 +198,7 @@ def _dsigmoid(out):
 sigmoid = elementwise(
     "sigmoid", 1,
     "1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))", _sigmoid_np,
-    loop_scalar="1.0 / (1.0 + math.exp(-x))",  # one exp, no branch; overflow gives exactly 0
+    loop_scalar="1.0 / (1.0 + fast_exp(-x))",  # one exp, no branch: vectorizes
     vjp=(lambda g, out, x: mul(g, _dsigmoid(out)),), jvp=(lambda t, out, x: mul(t, _dsigmoid(out)),))
 
 

@@ -368,8 +368,9 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
     for k in range(len(loop_outs)):
         src.emit(f"y{k}[t] = out[{len(kept) + k}]", 2)
     inits = [f"c{j}_0" for j in range(n) if j not in kept]
+    operand = {"loop": lambda k: f"y{n_y + k}", "x": lambda j: f"x{j}", "pre": lambda k: pre[k]}
     post = GraphEmitter(plan.post_in, plan.post_out, src, consts, "e").emit_graph(
-        inits + [f"y{n_y + k}" for k in range(plan.n_extra)])
+        inits + [operand[where](k) for where, k in plan.operand_from])
     finals = [f"c{j}" if where == "loop" else post[k]
               for j, (where, k) in enumerate(plan.final_from)]
     ys = [f"y{k}" if where == "loop" else pre[k] for where, k in plan.y_from]
@@ -382,7 +383,8 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
     loop_fn = "\n".join([f"{HEADER}\ndef loop({', '.join(c_in + k_in + x_in + q_args)}, "
                          "length, dims):"] + src.lines
                         + ["    return (" + "".join(o + ", " for o in finals + ys + states) + ")"])
-    head = "import math\nimport numpy as np\nfrom numba import njit\n\n\n"
+    head = ("import math\nimport numpy as np\nfrom numba import njit\n\n"
+            "from tinygrad_rnn.ops.kernels.fast_exp import fast_exp\n\n\n")
     return head + body_fn + "\n\n\n" + loop_fn + "\n", dims, consts
 
 

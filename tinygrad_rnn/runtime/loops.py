@@ -47,6 +47,7 @@ class LoopPlan:
     y_from: list
     final_from: list
     n_extra: int = 0  # body outputs beyond kept carries and ys: operands stacked for post
+    operand_from: list = None  # each post operand: ("loop", k) extra k, ("x", j), ("pre", k)
 
 
 def plan_loop(body, length: int, keep_states: set) -> LoopPlan:
@@ -81,14 +82,21 @@ def plan_loop(body, length: int, keep_states: set) -> LoopPlan:
         else:
             y_from.append(("loop", len(body_ys)))
             body_ys.append(new_outs[n + k])
-    extra, operands, post_out, final_from = [], [], [], []
+    extra, operands, operand_from, post_out, final_from = [], [], [], [], []
     slot: dict[int, int] = {}
+    outside = {id(x): ("x", j) for j, x in enumerate(X)}
+    outside.update({id(s): ("pre", k) for k, s in enumerate(slices)})
 
     def stacked(node):
-        """The post-graph placeholder for ``node`` stacked over T (a body output)."""
+        """The post-graph placeholder for ``node`` stacked over T: an xs or a hoisted value
+        as it is (no copy), else a body output stacked by the loop."""
         if id(node) not in slot:
-            slot[id(node)] = len(extra)
-            extra.append(node)
+            slot[id(node)] = len(operands)
+            if id(node) in outside:
+                operand_from.append(outside[id(node)])
+            else:
+                operand_from.append(("loop", len(extra)))
+                extra.append(node)
             operands.append(_ph((length,) + node.shape, node.dtype))
         return operands[slot[id(node)]]
 
@@ -109,7 +117,8 @@ def plan_loop(body, length: int, keep_states: set) -> LoopPlan:
         body_in=[C[j] for j in kept] + list(K) + list(X) + slices,
         body_out=[new_outs[j] for j in kept] + body_ys + extra,
         post_in=[inits[j] for j in sorted(inits)] + operands, post_out=post_out,
-        kept=kept, y_from=y_from, final_from=final_from, n_extra=len(extra))
+        kept=kept, y_from=y_from, final_from=final_from, n_extra=len(extra),
+        operand_from=operand_from)
     return plan
 
 
@@ -144,8 +153,11 @@ def _reduced(term, stacked, length):
         A, B = term.inputs
         m, k = A.shape
         n = B.shape[1]
-        As, Bs = stacked(A), stacked(B)  # (T, m, k), (T, k, n)
-        left = reshape(transpose(As, axes=(1, 0, 2)), shape=(m, length * k))
+        Bs = stacked(B)  # (T, k, n)
+        if A.op.name == "transpose":  # A_t = P_t^T (BPTT's h^T delta): stack P, no copy
+            left = transpose(reshape(stacked(A.inputs[0]), shape=(length * k, m)), axes=(1, 0))
+        else:
+            left = reshape(transpose(stacked(A), axes=(1, 0, 2)), shape=(m, length * k))
         return matmul(left, reshape(Bs, shape=(length * k, n)))
     (E,) = term.inputs
     axis, keep = term.attrs["axis"], term.attrs["keepdims"]
