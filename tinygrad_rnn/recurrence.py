@@ -2,7 +2,7 @@
 of a cell's step), at the level of Tensors."""
 from __future__ import annotations
 
-from .functions import as_tensor, stop_gradient
+from .functions import as_tensor, concat, reshape, stop_gradient
 from .graph.node import fail
 from .graph.scan import scan_nodes
 from .tensor import Tensor
@@ -19,9 +19,17 @@ def _flat(tree, what):
     return [as_tensor(tree)], lambda xs: xs[0]
 
 
-def scan(step, init, xs, length: int | None = None, reverse: bool = False):
+def scan(step, init, xs, length: int | None = None, reverse: bool = False,
+         checkpoint: int | None = None, truncate: int | None = None):
     """``carry, ys = scan(step, init, xs)``: the loop ``carry, ys[t] = step(carry, xs[t])``
     for t = 0..T-1 (T-1..0 when ``reverse``) as ONE graph node.
+
+    checkpoint=k: run the loop as T/k segments of k steps (a scan of scans). Its gradient
+    then keeps only the state entering each segment and recomputes one segment at a time:
+    activation memory O(T/k + k) steps instead of O(T) (k ~ sqrt(T) gives O(sqrt T)), for
+    one more forward pass. truncate=k: the same segments with the carry cut from the
+    gradient where each segment after the first begins (truncated BPTT, as
+    ``tr.unroll(..., truncate=k)``); the values are unchanged.
 
     init: a Tensor or a tuple/list of Tensors (the carry); xs: a Tensor (T, ...), a tuple/list
     of them, or None with ``length=T``; step(carry, x_t) -> (new_carry, y_t) where y_t is a
@@ -30,6 +38,15 @@ def scan(step, init, xs, length: int | None = None, reverse: bool = False):
 
     >>> h, hs = tr.scan(lambda h, x: (tr.tanh(x @ W + h @ U),) * 2, h0, xs)
     """
+    for name, k in (("checkpoint", checkpoint), ("truncate", truncate)):
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k <= 0):
+            raise fail(f"scan: {name} must be None or a positive int (steps per segment), "
+                       f"got {k!r}")
+    if checkpoint is not None and truncate is not None:
+        raise fail("scan: give checkpoint or truncate, not both")
+    if checkpoint is not None or truncate is not None:
+        return _segmented(step, init, xs, length, reverse, checkpoint or truncate,
+                          cut=truncate is not None)
     init_list, rebuild_carry = _flat(init, "init")
     xs_list, rebuild_x = _flat(xs, "xs")
     y_structure = {}
@@ -54,6 +71,67 @@ def scan(step, init, xs, length: int | None = None, reverse: bool = False):
     final, ys, _ = scan_nodes(node_step, [t.node for t in init_list], [x.node for x in xs_list],
                               length, reverse)
     return rebuild_carry([Tensor(n) for n in final]), y_structure["rebuild"]([Tensor(n) for n in ys])
+
+
+def _map(tree, f):
+    if tree is None:
+        return None
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(f(t) for t in tree)
+    return f(tree)
+
+
+def _join(trees):
+    """The ys of consecutive runs joined along time."""
+    first = trees[0]
+    if first is None:
+        return None
+    if isinstance(first, (tuple, list)):
+        return type(first)(_join([t[i] for t in trees]) for i in range(len(first)))
+    return trees[0] if len(trees) == 1 else concat(list(trees), axis=0)
+
+
+def _segmented(step, init, xs, length, reverse, k, cut):
+    """Scan in segments of k steps: a scan whose step is a k-step scan, plus plain scans
+    for the steps that do not fill a segment. cut: detach the carry entering every segment
+    but the first one run (truncated BPTT)."""
+    xs_list, rebuild_x = _flat(xs, "xs")
+    T = length if not xs_list else xs_list[0].shape[0]
+    if T is None:
+        raise fail("scan: with no xs, give length")
+
+    def part(a, b):
+        return rebuild_x([x[a:b] for x in xs_list]) if xs is not None else None
+
+    def plain(carry, a, b):
+        return scan(step, carry, part(a, b), length=b - a, reverse=reverse)
+
+    def detach(carry):
+        return _map(carry, stop_gradient)
+
+    def inner(carry, seg):
+        return scan(step, detach(carry) if cut else carry, seg, length=k, reverse=reverse)
+
+    # the pieces in the order they run: the first segment alone when cutting (its entry
+    # keeps the gradient to init), whole segments as one scan of scans, the leftover steps
+    first = k if cut else 0
+    whole = (T - first) // k * k
+    pieces = [(0, min(first, T), "plain"), (first, first + whole, "segments"),
+              (first + whole, T, "rest")]
+    if reverse:
+        pieces = pieces[::-1]
+    carry, ys = init, {}
+    for a, b, kind in pieces:
+        if b <= a:
+            continue
+        if kind == "segments":
+            n = (b - a) // k
+            seg = _map(part(a, b), lambda x: reshape(x, (n, k) + x.shape[1:]))
+            carry, y = scan(inner, carry, seg, length=n, reverse=reverse)
+            ys[a] = _map(y, lambda v: reshape(v, (n * k,) + v.shape[2:]))
+        else:
+            carry, ys[a] = plain(detach(carry) if cut and kind == "rest" else carry, a, b)
+    return carry, _join([ys[a] for a in sorted(ys)])
 
 
 def unroll(cell, xs, state0=None, truncate: int | None = None):

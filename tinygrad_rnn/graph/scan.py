@@ -264,8 +264,8 @@ def _with_residuals(fwd, bwd, bconsts, seq):
             stack.extend(v.inputs)
         else:
             stored.append(v)
-    if not stored:
-        return bwd, seq
+    if not stored or any(v.op.multi or v.op.name == "get" for v in stored):
+        return bwd, seq  # (a scan inside: a checkpointed scan recomputes, by design)
     # the stored values written on the forward body's placeholders
     fwd_consts = fwd.inputs[n:n + nk]
     replace = {id(p): q for p, q in zip(c_ph + x_ph, body.carry_in + body.x_in)}

@@ -86,8 +86,11 @@ class _Recurrent(Module):
                                f"{s.shape}")
         return xs, states
 
-    def __call__(self, xs, state0=None):
-        """xs (T, B, I) -> (output (T, B, D*H), h_n (D*L, B, H)) [LSTM: (output, (h_n, c_n))]."""
+    def __call__(self, xs, state0=None, checkpoint=None, truncate=None):
+        """xs (T, B, I) -> (output (T, B, D*H), h_n (D*L, B, H)) [LSTM: (output, (h_n, c_n))].
+
+        checkpoint=k: O(T/k + k) activation memory for the gradient (recomputes segments);
+        truncate=k: truncated BPTT, cutting the carried state every k steps (see tr.scan)."""
         xs, states = self._check_inputs(xs, state0)
         finals = [[] for _ in range(self._n_state)]
         layer_in = xs
@@ -104,7 +107,8 @@ class _Recurrent(Module):
                     y, new = cell(x_t, carry)
                     return new, y
 
-                final, ys = scan(step, init, layer_in, reverse=bool(d))
+                final, ys = scan(step, init, layer_in, reverse=bool(d), checkpoint=checkpoint,
+                                 truncate=truncate)
                 outs.append(ys)
                 for j, s in enumerate(final):
                     finals[j].append(s)
