@@ -66,12 +66,15 @@ def _step_function(cell, batch, backend):
     return function([x, *s, *sens], outs + new_sens, backend), P, len(outs)
 
 
-def rtrl(cell, xs, state0, loss_fn, backend: str = "numba"):
+def rtrl(cell, xs, state0, loss_fn, backend: str = "numba", observe=None):
     """Total loss and its gradient by real-time recurrent learning (forward in time).
 
     Arguments and result as ``tr.learn.bptt``: xs (T, B, I), state0 tuple or None,
     loss_fn(t, y_t) -> scalar Tensor or None; returns (total_loss, dict name -> array) and
-    equals full BPTT to rounding.
+    equals full BPTT to rounding. observe(t, step): called after every step with a dict of
+    the step's arrays: "y" (B, out), "state" (tuple of (B, n)), "sensitivities" (tuple of
+    (P, B, n): d state_t / d theta, theta the parameters flattened and concatenated),
+    "loss" (float or None) and "gradient" (P,) accumulated so far.
     """
     xs = check_sequence(cell, xs)
     T, B = xs.shape[:2]
@@ -87,16 +90,18 @@ def rtrl(cell, xs, state0, loss_fn, backend: str = "numba"):
     for t in range(T):
         y, *rest = step(xs[t], *state, *sens)
         state, (y_sens, *sens) = rest[:n_out - 1], rest[n_out - 1:]
-        loss = loss_fn(t, y_in)
-        if loss is None:
-            continue
-        loss = check_loss(loss, t)
-        scalar = reshape(loss, ())
-        grads = grad(scalar, [y_in] + list(params.values()))
-        value, g_y, *direct = function([y_in], [scalar] + grads, backend)(y)
-        total += float(value)
-        g += np.tensordot(y_sens, g_y, axes=y_sens.ndim - 1)
-        g += np.concatenate([d.ravel() for d in direct])
+        loss, value = loss_fn(t, y_in), None
+        if loss is not None:
+            loss = check_loss(loss, t)
+            scalar = reshape(loss, ())
+            grads = grad(scalar, [y_in] + list(params.values()))
+            value, g_y, *direct = function([y_in], [scalar] + grads, backend)(y)
+            total += float(value)
+            g += np.tensordot(y_sens, g_y, axes=y_sens.ndim - 1)
+            g += np.concatenate([d.ravel() for d in direct])
+        if observe is not None:
+            observe(t, dict(y=y, state=tuple(state), sensitivities=tuple(sens),
+                            loss=None if value is None else float(value), gradient=g.copy()))
     out, off = {}, 0
     for name, p in params.items():
         out[name] = g[off:off + p.size].reshape(p.shape).astype(cell.dtype)
