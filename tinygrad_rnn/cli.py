@@ -1,5 +1,7 @@
 """The ``tinygrad-rnn`` command (also ``python -m tinygrad_rnn``).
 
+    tinygrad-rnn tour --out tour                     # pictures + index.html, step by step
+    tinygrad-rnn teach bptt --cell lstm --units 2 --steps 3
     tinygrad-rnn render lstm --view unrolled --steps 4 -o lstm.svg
 """
 from __future__ import annotations
@@ -70,6 +72,28 @@ def _render(args):
     print(viz.save(graph, args.output))
 
 
+def _tour(args):
+    from .tour import run
+    run(args.out)
+
+
+def _teach(args):
+    from . import teach
+    rng = np.random.default_rng(args.seed)
+    if args.what == "error-flow":
+        cell = nn.RNNCell(1, args.units, seed=args.seed)
+        xs = rng.standard_normal((args.steps, 1, 1))
+        print(teach.error_flow_paths(cell, xs, q=min(args.lag, args.steps - 1)))
+        return
+    if args.what == "rtrl" and args.cell != "wz":
+        print("(RTRL on the Williams-Zipser network shows p^k_ij(t); try --cell wz)\n")
+    cell = make_cell(args.cell, args.input_size, args.units, args.seed)
+    xs = rng.standard_normal((args.steps, 1, cell.input_size))
+    loss_fn = last_step_loss(args.steps)
+    trace = (teach.bptt_trace if args.what == "bptt" else teach.rtrl_trace)(cell, xs, None, loss_fn)
+    print(trace)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tinygrad-rnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,9 +107,24 @@ def main(argv=None) -> int:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("-o", "--output", required=True, help="FILE.svg, .png, .pdf or .dot")
     r.set_defaults(run=_render)
+    t = sub.add_parser("tour", help="build, unroll, differentiate (BPTT and RTRL) and draw an LSTM; "
+                       "writes pictures and index.html")
+    t.add_argument("--out", default="tour", help="directory (default ./tour)")
+    t.set_defaults(run=_tour)
+    e = sub.add_parser("teach", help="print a step-by-step walk-through of BPTT, RTRL or error flow")
+    e.add_argument("what", choices=("bptt", "rtrl", "error-flow"))
+    e.add_argument("--cell", choices=sorted(CELLS), default="rnn")
+    e.add_argument("--units", type=int, default=2)
+    e.add_argument("--steps", type=int, default=3)
+    e.add_argument("--input-size", type=int, default=1)
+    e.add_argument("--lag", type=int, default=3, help="error-flow: q, the lag")
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(run=_teach)
     args = parser.parse_args(argv)
     if getattr(args, "steps", 1) < 1:
         parser.error("--steps must be at least 1")
+    if getattr(args, "units", 1) < 1 or getattr(args, "lag", 1) < 1:
+        parser.error("--units and --lag must be at least 1")
     try:
         args.run(args)
     except Exception as e:  # a clear one-line message for the terminal, not a traceback
