@@ -5,7 +5,7 @@
 >>> y = tr.tanh(x @ w).sum(); (gw,) = tr.grad(y, [w])
 >>> tr.function([x], [y, gw])(np.ones((3, 4)))
 """
-from . import learn, nn, optim, teach, testing, viz  # noqa: F401
+from . import learn, nn, optim, teach, testing, training, viz  # noqa: F401
 from .functions import (  # noqa: F401
     abs,
     add,
@@ -69,6 +69,7 @@ from .functions import (  # noqa: F401
 from .graph.node import GraphError, scope  # noqa: F401
 from .recurrence import scan, unroll  # noqa: F401
 from .tensor import Tensor, parameter, placeholder, tensor  # noqa: F401
+from .training import fit, load_params, save_params, train_step  # noqa: F401
 from .transforms import function, grad, jvp, vjp  # noqa: F401
 
 __version__ = "0.1.0"
