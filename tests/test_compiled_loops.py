@@ -118,3 +118,30 @@ def test_loops_compile_on_their_second_run(monkeypatch, rng):
     second = f(x)[0]
     assert any(k[0] == "compiled" and v for k, v in body._functions.items())
     np.testing.assert_allclose(second, first, rtol=1e-12)
+
+
+@pytest.mark.parametrize("options", [dict(forget_gate=False), dict(coupled=True),
+                                     dict(peephole=True), dict(peephole=True, forget_gate=False)])
+def test_every_lstm_variant_compiles_its_loops(options, monkeypatch, rng):
+    """No body falls back to the Python loop: c' = c + i g (the 1997 cell, no forget gate)
+    looks like an accumulator but h reads c' in the same step, so it stays in the loop."""
+    import tinygrad_rnn.runtime.codegen as codegen
+
+    refused = []
+    original = codegen.compile_scan
+
+    def recording(*args, **kwargs):
+        try:
+            return original(*args, **kwargs)
+        except codegen.Unsupported as e:
+            refused.append(str(e))
+            raise
+
+    monkeypatch.setattr(codegen, "compile_scan", recording)
+    layer = tr.nn.LSTM(3, 4, seed=0, **options)
+    xs = tr.placeholder((6, 2, 3))
+    out, (h_n, c_n) = layer(xs)
+    loss = (out * out).sum() + (c_n * c_n).sum()
+    both([xs], [out, loss] + tr.grad(loss, list(layer.parameters().values()) + [xs]),
+         [rng.standard_normal((6, 2, 3))])
+    assert refused == []

@@ -123,8 +123,9 @@ def plan_loop(body, length: int, keep_states: set) -> LoopPlan:
 
 
 def _accumulator_terms(new, c, users):
-    """[terms] when new = c + t1 + t2 + ... with c read nowhere else; else None."""
-    if new.op.name != "add" or users.get(id(c), 0) != 1:
+    """[terms] when new = c + t1 + t2 + ... with c read nowhere else and c' read by nothing in
+    the step (the 1997 LSTM's c' = c + i g is no accumulator: h reads c'); else None."""
+    if new.op.name != "add" or users.get(id(c), 0) != 1 or users.get(id(new), 0):
         return None
     a, b = new.inputs
     if a is c and b is not c:
