@@ -11,7 +11,7 @@ import numpy as np
 
 from . import learn, nn, viz
 from .functions import sum as fsum
-from .viz.plot import lag_plot
+from .viz.plot import save_plot
 
 LAG_STEPS = 40
 
@@ -105,8 +105,8 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
     say(f"5. the error against the lag, {LAG_STEPS} steps back")
     norms = error_flow_by_lag()
     facts["error_at_lag"] = {k: float(v[-1]) for k, v in norms.items()}
-    with open(os.path.join(out, "5_error_vs_lag.svg"), "w") as f:
-        f.write(lag_plot(norms, "How much error reaches h, q steps before the loss"))
+    save_plot(norms, os.path.join(out, "5_error_vs_lag.svg"),
+              "How much error reaches h, q steps before the loss")
     for k, v in norms.items():
         say(f"   {k:22s} |dL/dh| at lag 0: {v[0]:.2e}   at lag {LAG_STEPS - 1}: {v[-1]:.2e}")
     sections.append(("Vanishing, measured", "5_error_vs_lag.svg",
