@@ -67,13 +67,16 @@ def online_bptt(cell, xs, state0, loss_fn, h: int, h_prime: int | None = None,
     forward = function([x_in, *s_in], list(cell(x_in, tuple(s_in))[1]), backend)
     params = cell.parameters()
     updates = []
+    prev_end = 0
     for end in sorted(set(range(h_prime, T, h_prime)) | {T}):
         while len(states) <= end:
             t = len(states) - 1
             states.append(tuple(forward(xs[t], *states[t])))
         start = max(0, end - h)
         ys, _ = unroll(cell, xs[start:end], states[start])
-        losses = _losses(lambda t, y: loss_fn(t, y) if t >= end - h_prime else None, ys, start)
+        # the losses since the last update (fewer than h' in a last, partial window)
+        losses = _losses(lambda t, y: loss_fn(t, y) if t >= prev_end else None, ys, start)
+        prev_end = end
         total = sum(losses[1:], losses[0]) if losses else F.zeros((), cell.dtype)
         grads = grad(F.reshape(total, ()), list(params.values()))
         values = function([], [total] + grads, backend)()
