@@ -160,3 +160,13 @@ def test_command_line_render(tmp_path, capsys):
     assert main(["render", "gru", "--view", "folded", "-o", str(tmp_path / "g.dot")]) == 0
     assert main(["render", "rnn", "-o", str(tmp_path / "r.jpg")]) == 2
     assert "must end in one of" in capsys.readouterr().err
+
+
+def test_gate_boxes_stay_one_per_step_when_a_step_reads_the_previous_steps_box():
+    """c_t = f c_{t-1} + i g: the "cell state c" scope of step t reads that of step t-1; the
+    boxes must not merge across steps (GRU's h likewise)."""
+    for cell, label in ((tr.nn.LSTMCell(2, 3, seed=0), ">cell state c<"),
+                        (tr.nn.GRUCell(2, 3, seed=0), ">hidden h")):
+        ys, state = tr.unroll(cell, np.zeros((3, 1, 2)))
+        source = tr.viz.draw(state[-1], detail="gates").source
+        assert source.count(label) == 3, (type(cell).__name__, source.count(label))

@@ -7,6 +7,7 @@ that every error and every picture can point back to that line.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 
@@ -38,6 +39,17 @@ def fail(what: str, site: str | None = None) -> GraphError:
 _SCOPES: list[str] = []
 
 
+class ScopeName(str):
+    """A scope's name (it compares and prints as the name); ``serial`` tells two entries of
+    the same scope apart: the same gate at two time steps is two scopes."""
+    _serials = itertools.count()
+
+    def __new__(cls, name):
+        self = super().__new__(cls, name)
+        self.serial = next(cls._serials)
+        return self
+
+
 @contextlib.contextmanager
 def scope(name: str):
     """Tag every node built inside with ``name`` (nested scopes stack), so that pictures can
@@ -46,7 +58,7 @@ def scope(name: str):
     >>> with tr.scope("forget gate f"):
     ...     f = tr.sigmoid(x @ W_f + h @ U_f + b_f)
     """
-    _SCOPES.append(str(name))
+    _SCOPES.append(ScopeName(name))
     try:
         yield
     finally:

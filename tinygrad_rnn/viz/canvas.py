@@ -29,9 +29,11 @@ def scope_group(node: Node, prefix=()):
 
 
 def scope_boxes(order: list[Node]):
-    """``detail="gates"`` grouping: one box per connected piece of one scope, so that the
-    same gate at two time steps stays two boxes."""
+    """``detail="gates"`` grouping: one box per connected piece of one entry into a scope,
+    so that the same gate at two time steps stays two boxes (even where one step's cell
+    state reads the previous step's)."""
     parent: dict[int, int] = {}
+    nodes = {id(n): n for n in order}
 
     def find(a):
         while parent[a] != a:
@@ -39,7 +41,11 @@ def scope_boxes(order: list[Node]):
             a = parent[a]
         return a
 
-    keys = {id(n): scope_group(n) for n in order}
+    def key(n):  # the scope path with each entry's serial: one box per entry of a scope
+        group = scope_group(n)
+        return None if group is None else tuple((s, getattr(s, "serial", None)) for s in group)
+
+    keys = {id(n): key(n) for n in order}
     for n in order:
         if keys[id(n)] is not None:
             parent[id(n)] = id(n)
@@ -48,7 +54,7 @@ def scope_boxes(order: list[Node]):
         for i in n.inputs:
             if k is not None and keys.get(id(i)) == k:
                 parent[find(id(i))] = find(id(n))
-    boxes = {i: keys[i] + (find(i),) for i in parent}
+    boxes = {i: scope_group(nodes[i]) + (find(i),) for i in parent}
     return lambda n: boxes.get(id(n))
 
 
