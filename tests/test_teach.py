@@ -75,8 +75,14 @@ def test_rtrl_trace_gives_rtrls_gradient_and_the_textbook_sensitivities():
             new[k, k, :] += x
         p = (y * (1 - y))[:, None, None] * new
         np.testing.assert_allclose(trace.p[t][0], p, rtol=1e-10, atol=1e-14)
+        # the weight change of real-time learning: dw_ij = lr sum_k e_k(t+1) p^k_ij(t+1)
+        e = targets[t, 0] - y
+        np.testing.assert_allclose(trace.changes[t]["W"], np.einsum("k,kij->ij", e, p),
+                                   rtol=1e-9, atol=1e-14)
     text = str(trace)
-    assert "p^0_ij" in text and "largest |RTRL - BPTT|" in text
+    assert "p^0_ij" in text and "largest |RTRL - BPTT|" in text and "weight change dW(t)" in text
+    halved = tr.teach.rtrl_trace(net, xs, None, loss_fn, lr=0.5)
+    np.testing.assert_allclose(halved.changes[2]["W"], 0.5 * trace.changes[2]["W"])
 
 
 def test_rtrl_trace_of_a_gated_cell():

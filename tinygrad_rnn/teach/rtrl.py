@@ -20,7 +20,10 @@ class RTRLTrace:
     (P, B, n), d state_t / d theta), "loss" (float or None), "gradient" (P,) accumulated;
     p[t]: for a Williams-Zipser net, p^k_ij(t+1) as an array (B, n, n, |I| + n), else None;
     grads: name -> array, equal to ``tr.learn.rtrl``'s; bptt_grads: the same by BPTT;
-    max_difference: the largest |RTRL - BPTT| entry; loss: the total loss.
+    max_difference: the largest |RTRL - BPTT| entry; loss: the total loss; lr: the learning
+    rate of ``changes[t]``, the weight change step t's error asks for (name -> array,
+    -lr * d loss_t / d theta: what real-time learning applies at once; the trace holds the
+    weights fixed so that the total compares with BPTT).
     """
     cell_title: str
     param_shapes: dict
@@ -30,6 +33,8 @@ class RTRLTrace:
     bptt_grads: dict
     max_difference: float
     loss: float
+    lr: float = 1.0
+    changes: list = None
 
     def __str__(self) -> str:
         T = len(self.steps)
@@ -53,6 +58,9 @@ class RTRLTrace:
             else:
                 for j, s in enumerate(step["sensitivities"]):
                     out.append(block(f"d state{j} / d theta", s[:, 0, :].T))
+            for k, dw in self.changes[t].items():
+                if np.any(dw):
+                    out.append(block(f"weight change d{k}(t) = -{self.lr:g} dL_t/d{k}", dw))
             out.append(block("gradient so far", step["gradient"]))
         out += ["", "== RTRL gradient (forward in time, no past stored) =="]
         out.extend(block(f"dL/d{k}", g) for k, g in self.grads.items())
@@ -60,10 +68,11 @@ class RTRLTrace:
         return "\n".join(out)
 
 
-def rtrl_trace(cell, xs, state0, loss_fn, backend: str = "numba") -> RTRLTrace:
-    """Step-by-step RTRL of ``cell`` over ``xs`` (T, B, I); arguments as ``tr.learn.rtrl``.
-    Returns an ``RTRLTrace`` (its ``grads`` are ``tr.learn.rtrl``'s, its ``bptt_grads``
-    ``tr.learn.bptt``'s); ``str(trace)`` is the walk-through."""
+def rtrl_trace(cell, xs, state0, loss_fn, backend: str = "numba", lr: float = 1.0) -> RTRLTrace:
+    """Step-by-step RTRL of ``cell`` over ``xs`` (T, B, I); arguments as ``tr.learn.rtrl``,
+    lr the learning rate the weight changes are shown for. Returns an ``RTRLTrace`` (its
+    ``grads`` are ``tr.learn.rtrl``'s, its ``bptt_grads`` ``tr.learn.bptt``'s);
+    ``str(trace)`` is the walk-through."""
     steps = []
     loss, grads = rtrl(cell, xs, state0, loss_fn, backend, observe=lambda t, s: steps.append(s))
     _, by_bptt = bptt(cell, xs, state0, loss_fn, backend=backend)
@@ -78,6 +87,14 @@ def rtrl_trace(cell, xs, state0, loss_fn, backend: str = "numba") -> RTRLTrace:
         else:
             p.append(None)
     diff = max(float(np.abs(grads[k] - by_bptt[k]).max()) for k in grads)
+    changes, before = [], np.zeros_like(steps[0]["gradient"])
+    for step in steps:  # this step's own gradient term: the accumulated one's increment
+        own, off, change = step["gradient"] - before, 0, {}
+        for k, param in params.items():
+            change[k] = -lr * own[off:off + param.size].reshape(param.shape)
+            off += param.size
+        changes.append(change)
+        before = step["gradient"]
     return RTRLTrace(getattr(cell, "title", type(cell).__name__),
                      {k: v.shape for k, v in params.items()}, steps, p, grads, by_bptt, diff,
-                     loss)
+                     loss, lr, changes)
