@@ -143,9 +143,7 @@ class Net:
         ys = tr.placeholder((length, batch, 7), name="targets")
         mask = tr.placeholder((length, batch), name="mask")
         z = self.logits(xs)
-        # binary cross-entropy of sigmoid(z): softplus(z) - y z, with the softplus written
-        # so that exp never overflows
-        bce = tr.relu(z) + tr.log(1.0 + tr.exp(-tr.abs(z))) - ys * z
+        bce = tr.binary_cross_entropy_with_logits(z, ys, reduction="none")  # of sigmoid(z)
         self.loss = (bce.sum(axis=2) * mask).sum() / mask.sum()
         self.step = tr.train_step([xs, ys, mask], self.loss, self.params)
         xs_all = tr.placeholder((length, n_eval, 7), name="xs_all")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.special import expit
 
 import tinygrad_rnn as tr
 from tinygrad_rnn.testing import check_grads
@@ -64,6 +65,33 @@ def test_mse_and_mean(rng):
     np.testing.assert_allclose(tr.mean(p, axis=(0, 1)).numpy(), p.mean(), rtol=1e-14)
     check_grads(lambda a, b: tr.mse(a, b), [p, t], order=2)
     check_grads(lambda a: tr.mean(a, axis=1, keepdims=True), [p], order=2)
+
+
+def test_softplus_is_exact_and_never_overflows(rng):
+    x = np.array([-1000.0, -30.0, -1.0, 0.0, 1e-3, 2.0, 40.0, 1000.0])
+    xt = tr.placeholder(x.shape)
+    y = tr.softplus(xt)
+    (g,) = tr.grad(y.sum(), [xt])
+    value, slope = tr.function([xt], [y, g])(x)
+    # absolutely accurate (log(1 + tiny) keeps 1e-16 of absolute error: no log1p primitive)
+    np.testing.assert_allclose(value, np.logaddexp(0.0, x), rtol=1e-14, atol=2e-16)
+    np.testing.assert_allclose(slope, expit(x), rtol=1e-14)  # sigmoid, 0.5 at 0
+    check_grads(tr.softplus, [rng.standard_normal((3, 4)) * 3], order=2)
+
+
+def test_binary_cross_entropy_with_logits(rng):
+    z, y = rng.standard_normal((4, 3)) * 4, rng.uniform(size=(4, 3))
+    p = 1 / (1 + np.exp(-z))
+    want = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    bce = tr.binary_cross_entropy_with_logits
+    np.testing.assert_allclose(bce(z, y, reduction="none").numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(bce(z, y).numpy(), want.mean(), rtol=1e-12)
+    np.testing.assert_allclose(bce(z, y, reduction="sum").numpy(), want.sum(), rtol=1e-12)
+    check_grads(lambda a, b: bce(a, b), [z, y], order=2)
+    with pytest.raises(tr.GraphError, match=r"logits \(4, 3\) and targets \(3,\) differ"):
+        bce(z, y[0])
+    with pytest.raises(tr.GraphError, match="reduction must be"):
+        bce(z, y, reduction="avg")
 
 
 def test_hessian_vector_product_of_an_rnn_step(rng):

@@ -332,6 +332,31 @@ def mse(prediction, target) -> Tensor:
 mse_loss = mse
 
 
+def softplus(x) -> Tensor:
+    """log(1 + exp(x)) for any x without overflow, as logsumexp(0, x): its gradient is
+    sigmoid(x) everywhere (no kink at 0, unlike relu(x) + log(1 + exp(-|x|))). Accurate to
+    ~1e-16 absolute; for x < -30 not to full relative precision (there is no log1p)."""
+    x = as_tensor(x)
+    m = stop_gradient(maximum(x, 0.0))
+    return m + log(exp(-m) + exp(x - m))
+
+
+def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -> Tensor:
+    """-[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))] = softplus(z) - y z, elementwise, as
+    PyTorch's ``F.binary_cross_entropy_with_logits``: logits and targets of one shape;
+    reduction "mean" (default), "sum" or "none"."""
+    logits = as_tensor(logits)
+    targets = as_tensor(targets, logits)
+    if logits.shape != targets.shape:
+        raise fail(f"binary_cross_entropy_with_logits: logits {logits.shape} and targets "
+                   f"{targets.shape} differ in shape (no broadcasting in a loss)")
+    if reduction not in ("mean", "sum", "none"):
+        raise fail(f"binary_cross_entropy_with_logits: reduction must be 'mean', 'sum' or "
+                   f"'none', got {reduction!r}")
+    loss = softplus(logits) - targets * logits
+    return mean(loss) if reduction == "mean" else sum(loss) if reduction == "sum" else loss
+
+
 # ---- linear algebra -------------------------------------------------------------------
 
 def matmul(a, b) -> Tensor:
