@@ -72,7 +72,7 @@ REBER = {0: [("B", 1)], 1: [("T", 2), ("P", 3)], 2: [("S", 2), ("X", 4)], 3: [("
 MODELS = [
     ("lstm1997", "lstm1997", 32, "LSTM 1997 (no forget gate)",
      "100% solved, 8,440 seq. (3 blocks x 2 cells, lr 0.5)"),
-    ("lstm_forget", "lstm_forget", 32, "LSTM with forget gate", "- (forget gate: 2000)"),
+    ("lstm_forget", "lstm_forget", 32, "LSTM with forget gate", "- (forget gates came in 2000)"),
     ("elman", "elman", 32, "Elman net (tanh)", "0% solved"),
     ("lstm1997_6", "lstm1997", 6, "LSTM 1997, 6 cells", "100% solved, 8,440 seq."),
 ]
