@@ -17,7 +17,7 @@ def test_tour_writes_every_picture_and_the_page(tmp_path):
         if f.endswith(".svg"):
             assert f"src='{f}'" in page
             assert (tmp_path / f).read_text().lstrip().startswith(("<?xml", "<svg", "<!--"))
-    assert len(re.findall("<h2>", page)) == 7
+    assert len(re.findall("<h2>", page)) == 8 and "docs/tutorial.md" in page
     assert facts["bptt_vs_rtrl_max_difference"] < 1e-12
     assert facts["seconds"] < 60
 

@@ -142,5 +142,13 @@ def _html(sections) -> str:
         elif file:
             parts.append(f"<p>Graphviz's <code>dot</code> is not installed: the graph is in "
                          f"<a href='{escape(file)}'>{escape(file)}</a> (DOT text).</p>")
+    parts.append(
+        "<h2>Where next</h2><p><code>tinygrad-rnn teach bptt --cell lstm --units 2 --steps 3"
+        "</code> prints every number of a BPTT pass (also <code>teach rtrl</code> and "
+        "<code>teach error-flow</code>). The repository's <code>docs/tutorial.md</code> goes "
+        "from the unrolled graph to writing and checking your own cell; "
+        "<code>examples/</code> repeats the LSTM paper's experiments (embedded Reber grammar, "
+        "the adding problem), trains online by RTRL and truncated BPTT side by side, and "
+        "trains a character language model and a sequence-to-sequence model.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
