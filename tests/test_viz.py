@@ -60,7 +60,8 @@ def test_long_unrolls_collapse_their_middle():
 def test_folded_view_has_one_delay_edge_per_state(name):
     cell = make_cell(name)
     source = tr.viz.draw_folded(cell).source
-    assert source.count("delay: one step later") == len(cell.state_sizes)
+    assert source.count('tooltip="delay: one step later"') == len(cell.state_sizes)
+    assert "delay ■, one step later" in source
     for s in cell.state_names:
         assert f"{s}(t−1)" in source and f"{s}(t)" in source
 
@@ -168,5 +169,9 @@ def test_gate_boxes_stay_one_per_step_when_a_step_reads_the_previous_steps_box()
     for cell, label in ((tr.nn.LSTMCell(2, 3, seed=0), ">cell state c<"),
                         (tr.nn.GRUCell(2, 3, seed=0), ">hidden h")):
         ys, state = tr.unroll(cell, np.zeros((3, 1, 2)))
-        source = tr.viz.draw(state[-1], detail="gates").source
+        source = tr.viz.draw(state[0], detail="gates").source
         assert source.count(label) == 3, (type(cell).__name__, source.count(label))
+    # the LSTM enters its output gate twice per step (slice, then sigmoid): still one box
+    ys, (h, c) = tr.unroll(tr.nn.LSTMCell(2, 3, seed=0), np.zeros((3, 1, 2)))
+    assert tr.viz.draw(h, detail="gates").source.count(">output gate o<") == 3
+    assert tr.viz.draw_folded(tr.nn.LSTMCell(2, 3, seed=0)).source.count(">output gate o<") == 1

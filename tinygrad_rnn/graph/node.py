@@ -39,15 +39,29 @@ def fail(what: str, site: str | None = None) -> GraphError:
 _SCOPES: list[str] = []
 
 
+_CALLS: list[int] = []
+_call_serials = itertools.count()
+
+
 class ScopeName(str):
-    """A scope's name (it compares and prints as the name); ``serial`` tells two entries of
-    the same scope apart: the same gate at two time steps is two scopes."""
-    _serials = itertools.count()
+    """A scope's name (it compares and prints as the name); ``call`` is the application of a
+    recurrent step it was entered in (None outside one), so that the same gate at two time
+    steps is told apart while two entries into one gate within a step are not."""
 
     def __new__(cls, name):
         self = super().__new__(cls, name)
-        self.serial = next(cls._serials)
+        self.call = _CALLS[-1] if _CALLS else None
         return self
+
+
+@contextlib.contextmanager
+def step_call():
+    """Mark the nodes built inside as one application of a step (``Cell.__call__`` uses it)."""
+    _CALLS.append(next(_call_serials))
+    try:
+        yield
+    finally:
+        _CALLS.pop()
 
 
 @contextlib.contextmanager

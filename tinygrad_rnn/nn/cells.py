@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import functions as F
 from ..functions import as_tensor
-from ..graph.node import fail, scope
+from ..graph.node import fail, scope, step_call
 from ..tensor import Tensor
 from .module import Module
 
@@ -50,7 +50,8 @@ class Cell(Module):
 
     def __call__(self, x_t, state):
         """x_t (B, input_size), state tuple of (B, size) -> (y_t (B, output_size), new state)."""
-        return self.step(*self.check(x_t, state))
+        with step_call():
+            return self.step(*self.check(x_t, state))
 
     def check(self, x_t, state):
         """x_t and state as Tensors, after checking their shapes and dtypes (clear errors)."""

@@ -29,9 +29,9 @@ def scope_group(node: Node, prefix=()):
 
 
 def scope_boxes(order: list[Node]):
-    """``detail="gates"`` grouping: one box per connected piece of one entry into a scope,
-    so that the same gate at two time steps stays two boxes (even where one step's cell
-    state reads the previous step's)."""
+    """``detail="gates"`` grouping: one box per connected piece of one scope within one
+    application of a step, so that the same gate at two time steps stays two boxes (even
+    where one step's cell state reads the previous step's)."""
     parent: dict[int, int] = {}
     nodes = {id(n): n for n in order}
 
@@ -41,9 +41,9 @@ def scope_boxes(order: list[Node]):
             a = parent[a]
         return a
 
-    def key(n):  # the scope path with each entry's serial: one box per entry of a scope
+    def key(n):  # the scope path with the step application of each entry
         group = scope_group(n)
-        return None if group is None else tuple((s, getattr(s, "serial", None)) for s in group)
+        return None if group is None else tuple((s, getattr(s, "call", None)) for s in group)
 
     keys = {id(n): key(n) for n in order}
     for n in order:

@@ -30,7 +30,8 @@ def draw_folded(cell, detail: str = "gates") -> graphviz.Digraph:
     state = tuple(placeholder((1, n), cell.dtype, name=f"{s}(t−1)")
                   for s, n in zip(cell.state_names, cell.state_sizes))
     y, new = cell(x, state)
-    dot = new_digraph(f"{cell.title}: folded (one step and its delay edges)", "BT")
+    dot = new_digraph(f"{cell.title}: folded (one step; each new state loops back through a "
+                      "delay ■, one step later)", "BT")
     order = toposort([y.node] + [s.node for s in new])
     canvas = Canvas(dot, group=scope_boxes(order) if detail == "gates" else None)
     labels = {id(s.node): style.html_label(f"{name}(t)", style.shape_text(s.shape))
@@ -45,12 +46,12 @@ def draw_folded(cell, detail: str = "gates") -> graphviz.Digraph:
     for s_in, s_out in zip(state, new):
         out, inp = canvas.place(s_out.node), canvas.place(s_in.node)
         delay = f"delay_{inp}"
+        # explained once in the title: per-edge labels landed on the state nodes
         dot.node(delay, "", shape="square", style="filled", fillcolor="black", width="0.15",
-                 height="0.15", fixedsize="true")
+                 height="0.15", fixedsize="true", tooltip="delay: one step later")
         dot.edge(out, delay, constraint="false", color="#2b6cb0", penwidth="1.6", arrowhead="none",
                  style="dashed")
-        dot.edge(delay, inp, constraint="false", color="#2b6cb0", penwidth="1.6", style="dashed",
-                 xlabel="delay: one step later")
+        dot.edge(delay, inp, constraint="false", color="#2b6cb0", penwidth="1.6", style="dashed")
     return canvas.finish()
 
 
