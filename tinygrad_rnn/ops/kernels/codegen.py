@@ -48,6 +48,17 @@ def kernel_source(title: str, arity: int, expr: str) -> str:
 _loaded: dict[str, object] = {}
 
 
+def _helpers_digest() -> str:
+    """A hash of the helper code generated modules call into (fast_exp): Numba's disk cache
+    does not follow such calls, so a changed helper must give the modules new file names."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "fast_exp.py"), "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()[:12]
+
+
+_SALT = _helpers_digest()
+
+
 def load_kernel(source: str):
     """Import (writing first if needed) the module holding ``source``; return its kernel."""
     return load_module(source).kernel
@@ -56,7 +67,7 @@ def load_kernel(source: str):
 def load_module(source: str):
     """Import the generated module whose text is ``source``, writing it to the cache first
     if needed (never rewritten: Numba keys its cache on the file's timestamp)."""
-    digest = hashlib.sha1(source.encode()).hexdigest()[:20]
+    digest = hashlib.sha1((_SALT + source).encode()).hexdigest()[:20]
     if digest in _loaded:
         return _loaded[digest]
     directory = cache_dir()

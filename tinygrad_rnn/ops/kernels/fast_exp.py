@@ -6,10 +6,13 @@ vectorizer turns into AVX code (~0.5 ns per element). The method is the textbook
 exp(x) = 2^n e^r with n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2] (ln 2 split in
 a high part exact in few bits and a low part, so n ln 2 loses nothing), e^r by its Taylor
 polynomial (degree 7 reaches float32's precision on that interval, degree 13 float64's),
-and 2^n built in the exponent bits. n is rounded by adding 1.5 * 2^52 (2^23 in float32):
-the sum's low bits then hold n. Inputs are clamped to where 2^n is a normal number, so
-exp underflows to ~1e-308 (1e-38) instead of 0 and overflows to ~8e307 (1.7e38) instead of
-inf; NaN stays NaN. Relative error ~2 ulp.
+and 2^n built in the exponent bits, as 2^(n//2) 2^(n - n//2) so that both factors are normal
+numbers even where the result is subnormal. n is rounded by adding 1.5 * 2^52 (2^23 in
+float32): the sum's low bits then hold n. Inputs are clamped just past the range where exp
+is finite and non-zero, so the last multiplication overflows to inf and underflows to 0 (or
+a subnormal) exactly where libm's exp does; NaN stays NaN. A compiled loop therefore gives
+the results of the uncompiled one to rounding, at the IEEE extremes too (exp(800) is inf,
+sigmoid(-800) is 0). Relative error ~2 ulp where the result is normal.
 """
 from __future__ import annotations
 
@@ -19,10 +22,11 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-_F32 = (np.float32(-87.0), np.float32(88.0), np.float32(1.0 / math.log(2)),
+# clamps: exp(89) overflows float32, exp(-104) underflows it to 0; exp(710) and exp(-746) float64
+_F32 = (np.float32(-104.0), np.float32(89.0), np.float32(1.0 / math.log(2)),
         np.float32(12582912.0), np.float32(0.693359375), np.float32(-2.12194440e-4))
 _TAYLOR32 = tuple(np.float32(1 / math.factorial(k)) for k in range(7, -1, -1))
-_F64 = (-708.0, 709.0, 1.0 / math.log(2), 6755399441055744.0, 0.6931471803691238,
+_F64 = (-746.0, 710.0, 1.0 / math.log(2), 6755399441055744.0, 0.6931471803691238,
         1.9082149292705877e-10)
 _TAYLOR64 = tuple(1 / math.factorial(k) for k in range(13, -1, -1))
 _MAGIC32, _MAGIC64 = np.int32(0x4B400000), np.int64(0x4338000000000000)
@@ -45,8 +49,11 @@ def _fast_exp(x):
             n = t - shift
             r = x - n * ln2_hi - n * ln2_lo
             p = ((((((c7 * r + c6) * r + c5) * r + c4) * r + c3) * r + c2) * r + c1) * r + c0
-            bits = (np.float32(t).view(np.int32) - _MAGIC32 + np.int32(127)) << np.int32(23)
-            return p * np.int32(bits).view(np.float32)
+            n = np.float32(t).view(np.int32) - _MAGIC32
+            n1 = n >> np.int32(1)
+            s1 = np.int32((n1 + np.int32(127)) << np.int32(23)).view(np.float32)
+            s2 = np.int32((n - n1 + np.int32(127)) << np.int32(23)).view(np.float32)
+            return p * s1 * s2
         return exp32
     if x == types.float64:
         lo, hi, log2e, shift, ln2_hi, ln2_lo = _F64
@@ -59,7 +66,10 @@ def _fast_exp(x):
             r = x - n * ln2_hi - n * ln2_lo
             p = ((((((c13 * r + c12) * r + c11) * r + c10) * r + c9) * r + c8) * r + c7) * r
             p = ((((((p + c6) * r + c5) * r + c4) * r + c3) * r + c2) * r + c1) * r + c0
-            bits = (np.float64(t).view(np.int64) - _MAGIC64 + np.int64(1023)) << np.int64(52)
-            return p * np.int64(bits).view(np.float64)
+            n = np.float64(t).view(np.int64) - _MAGIC64
+            n1 = n >> np.int64(1)
+            s1 = np.int64((n1 + np.int64(1023)) << np.int64(52)).view(np.float64)
+            s2 = np.int64((n - n1 + np.int64(1023)) << np.int64(52)).view(np.float64)
+            return p * s1 * s2
         return exp64
     return lambda x: math.exp(x)
