@@ -29,7 +29,8 @@ def _rows(x, axis):
     keep = [i for i in range(x.ndim) if i not in axis]
     moved = np.transpose(x, keep + list(axis))
     n = int(np.prod([x.shape[a] for a in axis], dtype=np.int64))
-    return np.ascontiguousarray(moved).reshape(-1, n)
+    rows = int(np.prod([x.shape[k] for k in keep], dtype=np.int64))
+    return np.ascontiguousarray(moved).reshape(rows, n)  # (not -1: n may be 0)
 
 
 def _numba_reduce(kernel, empty_ok):

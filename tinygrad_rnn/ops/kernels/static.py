@@ -9,8 +9,9 @@ from numba import njit
 @njit(cache=True, nogil=True)
 def sum_rows(out, x):
     """out[r] = sum(x[r, :]) for a C-contiguous (rows, n) array."""
+    zero = np.zeros(1, x.dtype)[0]  # (not x[r, 0] * 0: inf * 0 is nan)
     for r in range(x.shape[0]):
-        acc = x[r, 0] * 0
+        acc = zero
         for j in range(x.shape[1]):
             acc += x[r, j]
         out[r] = acc
