@@ -29,3 +29,20 @@ def test_readme_examples_print_what_readme_says():
             exec(compile(code, str(README), "exec"), namespace)
         printed = [line.strip() for line in buffer.getvalue().splitlines()]
         assert printed == expected_outputs(code)
+
+
+def test_readme_error_examples_are_what_the_library_says():
+    """The GraphError lines README shows are the first lines of the errors these calls raise."""
+    import numpy as np
+    import pytest
+
+    import tinygrad_rnn as tr
+    shown = re.findall(r"^  GraphError: (.*)$", README.read_text(), re.M)
+    calls = [lambda: tr.placeholder((3, 4)) @ tr.placeholder((5, 4)),
+             lambda: tr.softmax(tr.placeholder((2, 3), np.int64))]
+    assert len(shown) == len(calls)
+    for line, call in zip(shown, calls):
+        with pytest.raises(tr.GraphError) as info:
+            call()
+        assert str(info.value).splitlines()[0] == line
+        assert f"{__file__}:" in str(info.value)

@@ -17,7 +17,7 @@ from .graph.node import GraphError, fail
 from .ops import elementwise as ew
 from .ops import leaves, linalg, reduce
 from .ops import shape as sh
-from .tensor import Tensor, tensor
+from .tensor import Tensor, _short, api, as_shape, tensor
 
 
 def _build(prim, *inputs, **attrs):
@@ -29,14 +29,20 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     dtype; arrays become constants (int/bool arrays take ``like``'s floating dtype)."""
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, (bool, int, float, np.number, np.bool_)) and not isinstance(x, np.ndarray):
+    if isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)):
         dtype = like.dtype if like is not None else np.asarray(x).dtype
-        if isinstance(x, float) and dtype.kind != "f":
+        if isinstance(x, (float, np.floating)) and dtype.kind != "f":
             raise fail(f"cannot combine the float {x} with a {dtype} tensor without a cast")
-        return Tensor(leaves.fill(value=x, shape=(), dtype=dtype))
-    array = np.asarray(x)
-    if array.dtype == object:
-        raise fail(f"cannot make a tensor from {type(x).__name__}")
+        return Tensor(leaves.fill(value=x, shape=(), dtype=dtype, user=True))
+    try:
+        array = np.asarray(x)
+    except (ValueError, TypeError) as e:  # ragged nested lists
+        raise fail(f"expected a Tensor, an array or a number, got a {type(x).__name__} that is "
+                   f"not a rectangular array of numbers ({e})") from None
+    if array.dtype.kind not in "biuf":
+        raise fail(f"expected a Tensor, an array or a number, got {type(x).__name__} "
+                   f"{_short(x)} (dtype {array.dtype}); only bool, integer and real floating "
+                   "values make tensors")
     if like is not None and like.dtype.kind == "f" and array.dtype.kind in "biu":
         array = array.astype(like.dtype)
     return tensor(array)
@@ -99,7 +105,14 @@ def stop_gradient(x) -> Tensor:
 
 def astype(x, dtype) -> Tensor:
     """x converted to ``dtype`` (bool masks to 0.0/1.0 floats, float32 <-> float64)."""
-    return _build(ew.cast, as_tensor(x), dtype=np.dtype(dtype))
+    return _build(ew.cast, as_tensor(x), dtype=_dtype(dtype, "astype"))
+
+
+def _dtype(dtype, name):
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise fail(f"{name}: dtype must be a NumPy dtype, got {dtype!r}") from None
 
 
 def where(condition, a, b) -> Tensor:
@@ -118,13 +131,13 @@ def where(condition, a, b) -> Tensor:
 def broadcast_to(x, shape) -> Tensor:
     """x broadcast to ``shape`` by NumPy's rules."""
     x = as_tensor(x)
-    return _build(sh.broadcast_to, x, shape=tuple(int(d) for d in shape))
+    return _build(sh.broadcast_to, x, shape=as_shape(shape, "broadcast_to"))
 
 
 def reshape(x, shape) -> Tensor:
     """x with a new shape of the same size; one dimension may be -1."""
     x = as_tensor(x)
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    shape = as_shape(shape, "reshape", allow_minus_one=True)
     if shape.count(-1) > 1:
         raise fail(f"reshape: at most one -1 in {shape}")
     if -1 in shape:
@@ -136,6 +149,8 @@ def reshape(x, shape) -> Tensor:
 
 
 def _axis(a, ndim, name):
+    if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+        raise fail(f"{name}: axis must be an int, got {a!r}")
     if not -ndim <= a < ndim:
         raise fail(f"{name}: axis {a} is out of range for {ndim} dimensions")
     return a % ndim
@@ -144,8 +159,14 @@ def _axis(a, ndim, name):
 def transpose(x, axes=None) -> Tensor:
     """x with its axes permuted (reversed when ``axes`` is None), like ``np.transpose``."""
     x = as_tensor(x)
-    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(
-        _axis(int(a), x.ndim, "transpose") for a in axes)
+    if axes is None:
+        return _build(sh.transpose, x, axes=tuple(reversed(range(x.ndim))))
+    if not isinstance(axes, (tuple, list)) or len(axes) != x.ndim:
+        raise fail(f"transpose: axes must be a permutation of the {x.ndim} axes of {x.shape}, "
+                   f"got {axes!r}")
+    axes = tuple(_axis(a, x.ndim, "transpose") for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise fail(f"transpose: axes {axes} is not a permutation of the axes of {x.shape}")
     return _build(sh.transpose, x, axes=axes)
 
 
@@ -192,6 +213,8 @@ def getitem(x, index) -> Tensor:
 
 def concat(ts, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis, like ``np.concatenate``."""
+    if isinstance(ts, Tensor) or not isinstance(ts, (list, tuple)):
+        raise fail(f"concat: expected a list or tuple of tensors, got {type(ts).__name__}")
     ts = [as_tensor(t) for t in ts]
     if not ts:
         raise fail("concat: needs at least one tensor")
@@ -203,9 +226,15 @@ concatenate = concat
 
 def stack(ts, axis: int = 0) -> Tensor:
     """Join tensors of one shape along a new axis, like ``np.stack``."""
+    if isinstance(ts, Tensor) or not isinstance(ts, (list, tuple)):
+        raise fail(f"stack: expected a list or tuple of tensors, got {type(ts).__name__}")
     ts = [as_tensor(t) for t in ts]
     if not ts:
         raise fail("stack: needs at least one tensor")
+    for i, t in enumerate(ts[1:], 1):
+        if t.shape != ts[0].shape or t.dtype != ts[0].dtype:
+            raise fail(f"stack: every tensor must have the same shape and dtype; tensor 0 is "
+                       f"{ts[0].shape} {ts[0].dtype}, tensor {i} is {t.shape} {t.dtype}")
     axis = _axis(axis, ts[0].ndim + 1, "stack")
     return concat([reshape(t, t.shape[:axis] + (1,) + t.shape[axis:]) for t in ts], axis)
 
@@ -220,8 +249,12 @@ def split(x, indices_or_sections, axis: int = 0) -> list[Tensor]:
         if k <= 0 or n % k:
             raise fail(f"split: axis of size {n} does not divide into {k} equal sections")
         cuts = [n // k * j for j in range(1, k)]
-    else:
+    elif isinstance(indices_or_sections, (list, tuple, np.ndarray)) and all(
+            isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in indices_or_sections):
         cuts = [int(c) for c in indices_or_sections]
+    else:
+        raise fail(f"split: expected a number of sections (int) or a list of cut points (ints), "
+                   f"got {indices_or_sections!r}")
     bounds = [0] + cuts + [n]
     pre = (slice(None),) * axis
     return [x[pre + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:])]
@@ -232,7 +265,10 @@ def split(x, indices_or_sections, axis: int = 0) -> list[Tensor]:
 def _axes(x, axis, name):
     if axis is None:
         return tuple(range(x.ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)) or any(
+            isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes):
+        raise fail(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}")
     norm = tuple(sorted(_axis(int(a), x.ndim, name) for a in axes))
     if len(set(norm)) != len(norm):
         raise fail(f"{name}: repeated axis in {axis}")
@@ -268,32 +304,72 @@ def mean(x, axis=None, keepdims: bool = False) -> Tensor:
 
 def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``axis``, computed without overflow (the max is subtracted)."""
-    x = as_tensor(x)
+    x = _floating(x, "logsumexp")
     axes = _axes(x, axis, "logsumexp")
-    m = stop_gradient(max(x, axes, keepdims=True))
+    m = _finite_shift(max(x, axes, keepdims=True))
     out = log(sum(exp(x - m), axes, keepdims=True)) + m
     return out if keepdims else reshape(out, reduce.reduced_shape(x.shape, axes, False))
 
 
+def _floating(x, name) -> Tensor:
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise fail(f"{name}: expected a floating tensor, got {x.dtype} {x.shape} (cast it with "
+                   ".astype(np.float64))")
+    return x
+
+
+def _finite_shift(m) -> Tensor:
+    """The max used to shift exp's argument, with +-inf replaced by 0 (as PyTorch does): an
+    infinite max would make inf - inf = nan, where logsumexp([inf, 0]) is inf and
+    logsumexp([-inf, -inf]) is -inf. No gradient flows through the shift."""
+    m = stop_gradient(m)
+    return where(equal(abs(m), math.inf), 0.0, m)
+
+
 def softmax(x, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis``, without overflow."""
-    x = as_tensor(x)
+    x = _floating(x, "softmax")
+    _axis(axis, x.ndim, "softmax")
     e = exp(x - stop_gradient(max(x, axis, keepdims=True)))
     return e / sum(e, axis, keepdims=True)
 
 
 def log_softmax(x, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along ``axis``."""
+    x = _floating(x, "log_softmax")
+    _axis(axis, x.ndim, "log_softmax")
     return x - logsumexp(x, axis, keepdims=True)
 
 
 def one_hot(targets, num_classes: int, dtype=np.float64) -> Tensor:
     """(...) integer targets -> (..., num_classes) of 0/1 in ``dtype``."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+            or num_classes < 1:
+        raise fail(f"one_hot: num_classes must be an int >= 1, got {num_classes!r}")
+    if not isinstance(targets, Tensor):
+        _check_classes(targets, num_classes, "one_hot")
     t = as_tensor(targets)
     if t.dtype.kind not in "iu":
         raise fail(f"one_hot: expected integer targets, got {t.dtype}")
     classes = tensor(np.arange(num_classes, dtype=t.dtype))
     return astype(equal(reshape(t, t.shape + (1,)), classes), dtype)
+
+
+def _check_classes(targets, c, name):
+    """Known class targets as an integer array with values in [0, c), or an error."""
+    if targets is None or isinstance(targets, (str, bytes, float)):
+        raise fail(f"{name}: expected integer class targets, got {targets!r}")
+    try:
+        arr = np.asarray(targets)
+    except (ValueError, TypeError):
+        raise fail(f"{name}: expected integer class targets, got a ragged "
+                   f"{type(targets).__name__}") from None
+    if arr.dtype.kind not in "iu":
+        raise fail(f"{name}: expected integer class targets, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() >= c):
+        raise fail(f"{name}: targets must lie in [0, {c}), got values {arr.min()}..{arr.max()}")
+    return arr
 
 
 def cross_entropy(logits, targets) -> Tensor:
@@ -303,14 +379,7 @@ def cross_entropy(logits, targets) -> Tensor:
     if logits.ndim not in (1, 2):
         raise fail(f"cross_entropy: expected logits of shape (B, C) or (C,), got {logits.shape}")
     if not isinstance(targets, Tensor):
-        arr = np.asarray(targets)
-        if arr.dtype.kind not in "iu":
-            raise fail(f"cross_entropy: expected integer class targets, got dtype {arr.dtype}")
-        c = logits.shape[-1]
-        if arr.size and (arr.min() < 0 or arr.max() >= c):
-            raise fail(f"cross_entropy: targets must lie in [0, {c}), got values "
-                       f"{arr.min()}..{arr.max()}")
-        targets = tensor(arr)
+        targets = tensor(_check_classes(targets, logits.shape[-1], "cross_entropy"))
     if targets.shape != logits.shape[:-1]:
         raise fail(f"cross_entropy: logits {logits.shape} need targets of shape "
                    f"{logits.shape[:-1]}, got {targets.shape}")
@@ -336,8 +405,8 @@ def softplus(x) -> Tensor:
     """log(1 + exp(x)) for any x without overflow, as logsumexp(0, x): its gradient is
     sigmoid(x) everywhere (no kink at 0, unlike relu(x) + log(1 + exp(-|x|))). Accurate to
     ~1e-16 absolute; for x < -30 not to full relative precision (there is no log1p)."""
-    x = as_tensor(x)
-    m = stop_gradient(maximum(x, 0.0))
+    x = _floating(x, "softplus")
+    m = _finite_shift(maximum(x, 0.0))
     return m + log(exp(-m) + exp(x - m))
 
 
@@ -388,31 +457,66 @@ def matmul(a, b) -> Tensor:
 
 
 def dot(a, b) -> Tensor:
-    """Sum of a * b over all elements for equal shapes (a scalar); vectors give their dot."""
+    """Sum of a * b over all elements of two tensors of one shape (a scalar); for vectors,
+    their dot product. Unequal shapes are refused (np.dot would multiply matrices)."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = as_tensor(a, like), as_tensor(b, like)
+    if a.shape != b.shape:
+        raise fail(f"dot: expected two tensors of one shape, got {a.shape} and {b.shape} (use "
+                   "matmul for matrix products)")
     x, y = _pair(a, b, "dot")
     return sum(x * y)
 
 
 # ---- constructors ---------------------------------------------------------------------
 
-def full(shape, value, dtype=np.float64) -> Tensor:
-    """A tensor of one repeated value (kept symbolic, so x * ones(...) folds away)."""
-    return Tensor(leaves.fill(value=value, shape=tuple(int(d) for d in shape),
-                              dtype=np.dtype(dtype)))
+def full(shape, value, dtype=np.float64, _caller: str = "full") -> Tensor:
+    """A tensor of one repeated value: shape an int or a tuple of ints, like ``np.full``."""
+    shape = as_shape(shape, _caller)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise fail(f"{_caller}: dtype must be a NumPy dtype, got {dtype!r}") from None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+            or isinstance(value, (complex, np.complexfloating)):
+        if not (dtype == np.bool_ and isinstance(value, (bool, np.bool_))):
+            raise fail(f"{_caller}: value must be a real number, got {value!r}")
+    if dtype.kind not in "biuf":
+        raise fail(f"{_caller}: expected a bool, integer or floating dtype, got {dtype}")
+    if isinstance(value, float) and dtype.kind != "f" and value != int(value):
+        raise fail(f"{_caller}: the value {value} does not fit dtype {dtype}")
+    return Tensor(leaves.fill(value=value, shape=shape, dtype=dtype, user=True))
 
 
 def zeros(shape, dtype=np.float64) -> Tensor:
-    return full(shape, 0, dtype)
+    """Zeros of ``shape`` (an int or a tuple of ints), like ``np.zeros``."""
+    return full(shape, 0, dtype, _caller="zeros")
 
 
 def ones(shape, dtype=np.float64) -> Tensor:
-    return full(shape, 1, dtype)
+    """Ones of ``shape`` (an int or a tuple of ints), like ``np.ones``."""
+    return full(shape, 1, dtype, _caller="ones")
 
 
 def zeros_like(x) -> Tensor:
-    return full(x.shape, 0, x.dtype)
+    """Zeros with x's shape and dtype."""
+    x = as_tensor(x)
+    return full(x.shape, 0, x.dtype, _caller="zeros_like")
 
 
 def ones_like(x) -> Tensor:
-    return full(x.shape, 1, x.dtype)
+    """Ones with x's shape and dtype."""
+    x = as_tensor(x)
+    return full(x.shape, 1, x.dtype, _caller="ones_like")
 
+
+# every public function speaks for itself in errors (graph.node.api)
+for _name in ("add sub mul div pow maximum minimum less less_equal greater greater_equal equal "
+              "not_equal neg exp log tanh sigmoid relu sqrt abs sign stop_gradient astype where "
+              "broadcast_to reshape transpose swapaxes getitem concat stack split sum max min mean "
+              "logsumexp softmax log_softmax one_hot cross_entropy mse softplus "
+              "binary_cross_entropy_with_logits matmul dot full zeros ones zeros_like ones_like "
+              "as_tensor").split():
+    globals()[_name] = api(globals()[_name])
+subtract, multiply, divide, power, negative, concatenate, mse_loss = (
+    sub, mul, div, pow, neg, concat, mse)

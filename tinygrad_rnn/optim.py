@@ -106,7 +106,11 @@ def _as_array(value, p: Tensor, key, caller: str, what: str) -> np.ndarray:
     if isinstance(value, Tensor):
         raise ValueError(f"{caller}: {what} for {_describe(key, p)} is a symbolic Tensor; "
                          "pass its value (run it with tr.function)")
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{caller}: {what} for {_describe(key, p)} is not a rectangular array "
+                         f"({e})") from None
     if array.dtype.kind not in "iuf":
         raise ValueError(f"{caller}: {what} for {_describe(key, p)} must be a real numeric "
                          f"array, got dtype {array.dtype}")

@@ -3,22 +3,26 @@ of a cell's step), at the level of Tensors."""
 from __future__ import annotations
 
 from .functions import as_tensor, concat, reshape, stop_gradient
-from .graph.node import fail
+from .graph.node import GraphError, fail
 from .graph.scan import scan_nodes
-from .tensor import Tensor
+from .tensor import Tensor, api
 
 
 def _flat(tree, what):
     """(list of Tensors, rebuild function) for a Tensor, None, or a tuple/list of Tensors."""
     if tree is None:
         return [], lambda xs: None
-    if isinstance(tree, (tuple, list)):
-        items = [as_tensor(t) for t in tree]
-        kind = type(tree)
-        return items, lambda xs: kind(xs)
-    return [as_tensor(tree)], lambda xs: xs[0]
+    try:
+        if isinstance(tree, (tuple, list)):
+            items = [as_tensor(t) for t in tree]
+            kind = type(tree)
+            return items, lambda xs: kind(xs)
+        return [as_tensor(tree)], lambda xs: xs[0]
+    except GraphError as e:
+        raise fail(f"scan: {what}: {str(e).splitlines()[0].split(': ', 1)[-1]}") from None
 
 
+@api
 def scan(step, init, xs, length: int | None = None, reverse: bool = False,
          checkpoint: int | None = None, truncate: int | None = None):
     """``carry, ys = scan(step, init, xs)``: the loop ``carry, ys[t] = step(carry, xs[t])``
@@ -29,7 +33,10 @@ def scan(step, init, xs, length: int | None = None, reverse: bool = False,
     activation memory O(T/k + k) steps instead of O(T) (k ~ sqrt(T) gives O(sqrt T)), for
     one more forward pass. truncate=k: the same segments with the carry cut from the
     gradient where each segment after the first begins (truncated BPTT, as
-    ``tr.unroll(..., truncate=k)``); the values are unchanged.
+    ``tr.unroll(..., truncate=k)``); the values are unchanged, whatever k (k >= T cuts
+    nothing). Segments are counted in the order the scan runs: with ``reverse=True`` the
+    first segment is the last k time steps, and the gradient is cut before times T-1-k,
+    T-1-2k, ...
 
     init: a Tensor or a tuple/list of Tensors (the carry); xs: a Tensor (T, ...), a tuple/list
     of them, or None with ``length=T``; step(carry, x_t) -> (new_carry, y_t) where y_t is a
@@ -38,6 +45,11 @@ def scan(step, init, xs, length: int | None = None, reverse: bool = False,
 
     >>> h, hs = tr.scan(lambda h, x: (tr.tanh(x @ W + h @ U),) * 2, h0, xs)
     """
+    if not callable(step):
+        raise fail(f"scan: step must be callable, step(carry, x_t) -> (new_carry, y_t); got "
+                   f"{step!r}")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int)):
+        raise fail(f"scan: length must be an int, got {length!r}")
     for name, k in (("checkpoint", checkpoint), ("truncate", truncate)):
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k <= 0):
             raise fail(f"scan: {name} must be None or a positive int (steps per segment), "
@@ -56,7 +68,9 @@ def scan(step, init, xs, length: int | None = None, reverse: bool = False,
         x = rebuild_x([Tensor(n) for n in x_nodes]) if xs is not None else None
         result = step(carry, x)
         if not (isinstance(result, tuple) and len(result) == 2):
-            raise fail("scan: step must return a pair (new_carry, y)")
+            got = (f"a tuple of {len(result)}" if isinstance(result, tuple)
+                   else f"a {type(result).__name__}")
+            raise fail(f"scan: step must return a pair (new_carry, y), got {got}")
         new_carry, y = result
         new_list, _ = _flat(new_carry, "carry")
         if len(new_list) != len(init_list) or type(new_carry) is not type(init) and not (
@@ -92,19 +106,22 @@ def _join(trees):
 
 
 def _segmented(step, init, xs, length, reverse, k, cut):
-    """Scan in segments of k steps: a scan whose step is a k-step scan, plus plain scans
-    for the steps that do not fill a segment. cut: detach the carry entering every segment
-    but the first one run (truncated BPTT)."""
+    """Scan in segments of k steps: a scan whose step is a k-step scan, plus plain scans for
+    the steps that do not fill a segment. cut: detach the carry entering every segment but
+    the first one run (truncated BPTT).
+
+    Segments are counted in the order the scan runs: with reverse=True the first segment is
+    the last k time steps (T-k..T-1), the cuts fall before times T-k-1, T-2k-1, ... as seen
+    from the end, and the leftover steps are the earliest times."""
     xs_list, rebuild_x = _flat(xs, "xs")
     T = length if not xs_list else xs_list[0].shape[0]
     if T is None:
         raise fail("scan: with no xs, give length")
+    if not isinstance(T, int) or T < 1:
+        raise fail(f"scan: the sequence length must be at least 1, got T={T}")
 
     def part(a, b):
         return rebuild_x([x[a:b] for x in xs_list]) if xs is not None else None
-
-    def plain(carry, a, b):
-        return scan(step, carry, part(a, b), length=b - a, reverse=reverse)
 
     def detach(carry):
         return _map(carry, stop_gradient)
@@ -112,28 +129,29 @@ def _segmented(step, init, xs, length, reverse, k, cut):
     def inner(carry, seg):
         return scan(step, detach(carry) if cut else carry, seg, length=k, reverse=reverse)
 
-    # the pieces in the order they run: the first segment alone when cutting (its entry
-    # keeps the gradient to init), whole segments as one scan of scans, the leftover steps
-    first = k if cut else 0
+    # the pieces in the order they run, as positions p = 0..T-1 of that order: the first
+    # segment alone when cutting (its entry keeps the gradient to init), whole segments as
+    # one scan of scans, then the leftover steps
+    first = min(k, T) if cut else 0
     whole = (T - first) // k * k
-    pieces = [(0, min(first, T), "plain"), (first, first + whole, "segments"),
-              (first + whole, T, "rest")]
-    if reverse:
-        pieces = pieces[::-1]
     carry, ys = init, {}
-    for a, b, kind in pieces:
+    for a, b, kind in ((0, first, "first"), (first, first + whole, "segments"),
+                       (first + whole, T, "rest")):
         if b <= a:
             continue
+        ta, tb = (T - b, T - a) if reverse else (a, b)  # the time steps of positions a..b-1
         if kind == "segments":
             n = (b - a) // k
-            seg = _map(part(a, b), lambda x: reshape(x, (n, k) + x.shape[1:]))
+            seg = _map(part(ta, tb), lambda x: reshape(x, (n, k) + x.shape[1:]))
             carry, y = scan(inner, carry, seg, length=n, reverse=reverse)
-            ys[a] = _map(y, lambda v: reshape(v, (n * k,) + v.shape[2:]))
+            ys[ta] = _map(y, lambda v: reshape(v, (n * k,) + v.shape[2:]))
         else:
-            carry, ys[a] = plain(detach(carry) if cut and kind == "rest" else carry, a, b)
-    return carry, _join([ys[a] for a in sorted(ys)])
+            entry = detach(carry) if cut and kind == "rest" else carry
+            carry, ys[ta] = scan(step, entry, part(ta, tb), length=tb - ta, reverse=reverse)
+    return carry, _join([ys[t] for t in sorted(ys)])
 
 
+@api
 def unroll(cell, xs, state0=None, truncate: int | None = None):
     """``ys, final_state = unroll(cell, xs, state0)``: the explicit DAG of T applications of
     ``cell`` (parameters shared), what the seeds draw and BPTT walks.
@@ -143,9 +161,13 @@ def unroll(cell, xs, state0=None, truncate: int | None = None):
     Returns the list of T outputs y_t and the final state tuple.
     """
     xs = as_tensor(xs)
-    if xs.ndim < 2 or xs.shape[0] < 1:
+    if xs.ndim != 3 or xs.shape[0] < 1:
         raise fail(f"unroll: expected xs of shape (T, B, input_size) with T >= 1, got {xs.shape}")
-    if truncate is not None and (not isinstance(truncate, int) or truncate <= 0):
+    if state0 is not None and not isinstance(state0, (tuple, list)):
+        raise fail(f"unroll: state0 must be a tuple of the cell's state tensors, got "
+                   f"{type(state0).__name__}")
+    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, int)
+                                 or truncate <= 0):
         raise fail(f"unroll: truncate must be a positive int (steps between detaches), got "
                    f"{truncate!r}")
     state = cell.initial_state(xs.shape[1]) if state0 is None else tuple(

@@ -6,9 +6,11 @@ Building expressions builds nodes; nothing runs until ``t.numpy()`` or a compile
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from .graph.node import GraphError, Node, fail
+from .graph.node import GraphError, Node, calling, fail, from_user, next_serial
 from .ops import leaves
 
 
@@ -72,12 +74,16 @@ class Tensor:
     def assign(self, array) -> Tensor:
         """Overwrite a parameter's value in place (same shape; cast to its dtype)."""
         if self.node.op is not leaves.parameter:
-            raise fail(f"assign: only parameters can be assigned, this is a {self.op} node",
-                       self.node.site)
+            raise fail(f"assign: only parameters can be assigned, this is a {self.op} node "
+                       f"(built at {self.node.site})")
         try:
+            with calling("assign", user=from_user(1)):
+                if isinstance(array, Tensor):
+                    array = array.numpy()
             self.node.attrs["box"].assign(array)
-        except GraphError as e:
-            raise fail(f"{e} (parameter '{self.name}')", self.node.site) from None
+        except (GraphError, ValueError, TypeError) as e:
+            first = str(e).splitlines()[0]
+            raise fail(f"{first} (parameter '{self.name}', built at {self.node.site})") from None
         return self
 
     @property
@@ -140,11 +146,29 @@ class Tensor:
     mT = property(lambda self: F.swapaxes(self, -1, -2), doc="last two axes swapped")
 
 
-def _leaf_array(value, dtype):
-    array = np.array(value, dtype=dtype)  # a copy: later changes to `value` are not seen
+def _leaf_array(value, dtype, what):
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise fail(f"{what}: dtype must be a NumPy dtype, got {dtype!r}") from None
+    try:
+        array = np.array(value, dtype=dtype)  # a copy: later changes to `value` are not seen
+    except (ValueError, TypeError) as e:
+        raise fail(f"{what}: expected an array of numbers, got {type(value).__name__} "
+                   f"{_short(value)} ({e})") from None
+    if array.dtype.kind not in "biuf":
+        raise fail(f"{what}: expected bool, integer or real floating values, got "
+                   f"{type(value).__name__} {_short(value)} of dtype {array.dtype}")
     if dtype is None and array.dtype.kind in "fc" and array.dtype != np.float32:
         array = array.astype(np.float64)
     return array
+
+
+def _short(x) -> str:
+    """repr(x) on one line, at most 40 characters (for error messages)."""
+    text = " ".join(repr(x).split())
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def tensor(value, dtype=None, name: str | None = None) -> Tensor:
@@ -152,7 +176,7 @@ def tensor(value, dtype=None, name: str | None = None) -> Tensor:
     if given as float32 and are float64 otherwise."""
     if isinstance(value, Tensor):
         return value
-    array = _leaf_array(value, dtype)
+    array = _leaf_array(value, dtype, "tensor")
     array.flags.writeable = False
     return Tensor(leaves.constant(value=array, name=name))
 
@@ -160,22 +184,76 @@ def tensor(value, dtype=None, name: str | None = None) -> Tensor:
 def parameter(value, dtype=None, name: str | None = None) -> Tensor:
     """A trainable leaf holding a copy of ``value`` (float); ``p.assign(array)`` updates it
     in place, and every compiled function reading it sees the new value."""
-    array = _leaf_array(value, dtype)
+    array = _leaf_array(value, dtype, "parameter")
     if array.dtype.kind != "f":
         raise fail(f"parameter: expected a floating value, got dtype {array.dtype}")
     return Tensor(leaves.parameter(box=leaves.ParamValue(array), name=name))
 
 
+def api(fn=None, *, name: str | None = None):
+    """Decorator for a public function. When the user's code calls it: errors raised while
+    it runs are told in its name (``graph.node.calling``), and a Tensor it returns is a point
+    of its own in the graph. A fold may have made the result an existing node (``x * 1`` is
+    ``x``, ``x.reshape(x.shape)`` is ``x``); the user's new Tensor then gets an ``identity``
+    node, or a gradient with respect to it would be one with respect to the other
+    (PyTorch's retain_grad semantics). Plans treat identity as its input: it costs nothing."""
+    def wrap(f):
+        label = name or f.__name__
+
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            if not from_user(1):
+                return f(*args, **kwargs)  # the library on the user's behalf
+            mark = next_serial()
+            with calling(label):
+                result = f(*args, **kwargs)
+            return _own(result, mark, args)
+        return wrapper
+    return wrap(fn) if fn is not None else wrap
+
+
+def _own(result, mark, args):
+    """``result`` with every Tensor whose node was built before ``mark`` (and that is not
+    one of the arguments handed back) given an identity node of its own."""
+    if isinstance(result, Tensor):
+        if result.node.serial < mark and not any(result is a for a in args):
+            from .ops.elementwise import identity
+            return Tensor(identity(result.node))
+        return result
+    if isinstance(result, (tuple, list)) and type(result) in (tuple, list):
+        return type(result)(_own(r, mark, args) for r in result)
+    return result
+
+
+def as_shape(shape, what: str, allow_minus_one: bool = False) -> tuple:
+    """``shape`` (an int or a sequence of ints) as a tuple of non-negative ints, or a
+    GraphError naming ``what`` the user called (-1 allowed where NumPy allows it)."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise fail(f"{what}: shape must be an int or a tuple of ints, got {shape!r}")
+    dims = tuple(shape)
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise fail(f"{what}: shape must be a tuple of ints, got {dims!r} "
+                       f"({type(d).__name__} {d!r} is not an int)")
+        if d < 0 and not (allow_minus_one and d == -1):
+            raise fail(f"{what}: dimensions must be non-negative"
+                       f"{' (or one -1)' if allow_minus_one else ''}, got {dims!r}")
+    return tuple(int(d) for d in dims)
+
+
 def placeholder(shape, dtype=np.float64, name: str | None = None) -> Tensor:
     """A value fed at run time: ``x = tr.placeholder((3, 4), name="x")`` then
     ``tr.function([x], [...])(array)``."""
+    shape = as_shape(shape, "placeholder")
     try:
-        shape = tuple(int(d) for d in shape)
+        dtype = np.dtype(dtype)
     except TypeError:
-        raise fail(f"placeholder: shape must be a tuple of ints, got {shape!r}") from None
-    if any(d < 0 for d in shape):
-        raise fail(f"placeholder: negative dimension in {shape}")
-    return Tensor(leaves.placeholder(shape=shape, dtype=np.dtype(dtype), name=name))
+        raise fail(f"placeholder: dtype must be a NumPy dtype, got {dtype!r}") from None
+    if dtype.kind not in "biuf":
+        raise fail(f"placeholder: expected a bool, integer or floating dtype, got {dtype}")
+    return Tensor(leaves.placeholder(shape=shape, dtype=dtype, name=name))
 
 
 from . import functions as F  # noqa: E402  (functions builds on Tensor)

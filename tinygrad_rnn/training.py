@@ -24,13 +24,21 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .functions import reshape
-from .graph.node import fail
+from .graph.node import fail, user_site
 from .nn.module import Module
 from .optim import clip_grad_norm
-from .tensor import Tensor
+from .tensor import Tensor, api
 from .transforms import _tensor_list, function, grad
 
 __all__ = ["TrainStep", "train_step", "History", "fit", "save_params", "load_params"]
+
+
+def _path(path, caller: str) -> str:
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{caller}: path must be a str or os.PathLike, got "
+                        f"{type(path).__name__}\n  (called at {user_site()})") from None
 
 
 def _param_dict(params, caller: str) -> dict[str, Tensor]:
@@ -40,6 +48,12 @@ def _param_dict(params, caller: str) -> dict[str, Tensor]:
             isinstance(k, str) and isinstance(p, Tensor) and p.op == "parameter"
             for k, p in params.items()):
         return dict(params)
+    if isinstance(params, Mapping) and params:
+        for k, p in params.items():
+            if not (isinstance(k, str) and isinstance(p, Tensor) and p.op == "parameter"):
+                what = f"a {p.op} Tensor" if isinstance(p, Tensor) else type(p).__name__
+                raise fail(f"{caller}: params[{k!r}] must be a parameter Tensor (tr.parameter) "
+                           f"under a str name, got {what}")
     raise fail(f"{caller}: params must be a Module or a non-empty dict name -> parameter Tensor "
                f"(tr.parameter), got {type(params).__name__}")
 
@@ -68,6 +82,7 @@ class TrainStep:
         return float(values[0]), dict(zip(self.params, values[1:n + 1])), list(values[n + 1:])
 
 
+@api
 def train_step(inputs, loss, params, extras=(), backend: str = "numba") -> TrainStep:
     """Compile ``loss`` (a scalar Tensor built on the placeholders ``inputs``) and its gradient
     with respect to ``params`` (a Module or dict name -> parameter); ``extras`` are more
@@ -182,6 +197,7 @@ def fit(step: Callable, optimizer, batches, steps: int, log_every: int | None = 
 _FORMAT_KEY = "__tinygrad_rnn_params__"
 
 
+@api
 def save_params(path, params) -> str:
     """Write every parameter's value to ``path`` (.npz), atomically: the file is written
     beside the target and renamed over it, so a crash never leaves a half-written file.
@@ -189,7 +205,7 @@ def save_params(path, params) -> str:
     values = {k: np.array(p.value) for k, p in _param_dict(params, "save_params").items()}
     if _FORMAT_KEY in values:
         raise fail(f"save_params: '{_FORMAT_KEY}' is reserved")
-    path = os.fspath(path)
+    path = _path(path, "save_params")
     if not path.endswith(".npz"):
         path += ".npz"
     folder = os.path.dirname(os.path.abspath(path))
@@ -208,21 +224,29 @@ def save_params(path, params) -> str:
     return path
 
 
+@api
 def load_params(path, params) -> None:
     """Set every parameter of ``params`` (a Module or dict name -> parameter) from the file
     ``save_params`` wrote. Raises ValueError, and changes nothing, when the file is not such a
     file (corrupt, truncated, another format) or its names or shapes do not match."""
     target = _param_dict(params, "load_params")
-    path = os.fspath(path)
+    path = _path(path, "load_params")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy: one bare array
+            raise ValueError(f"it holds one {type(loaded).__name__} of shape "
+                             f"{getattr(loaded, 'shape', '?')}, not the .npz archive save_params "
+                             "writes")
+        with loaded as data:
             if _FORMAT_KEY not in data.files:
                 raise ValueError("it has no tinygrad_rnn marker (not written by save_params)")
             values = {k: data[k] for k in data.files if k != _FORMAT_KEY}
     except FileNotFoundError:
         raise FileNotFoundError(f"load_params: no such file {path!r}") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise ValueError(f"load_params: {path!r} is not a readable parameter file: {e}") from None
+        why = ("it is not a NumPy .npz archive" if "pickled" in str(e) else str(e))
+        raise ValueError(f"load_params: {path!r} is not a parameter file written by save_params: "
+                         f"{why}") from None
     missing, extra = sorted(set(target) - set(values)), sorted(set(values) - set(target))
     if missing or extra:
         raise ValueError(f"load_params: {path!r} does not match the parameters: missing "

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .functions import as_tensor, ones
+from .functions import as_tensor
+from .ops.leaves import full_like
 from .graph.autodiff import jvp_graph, vjp_graph
-from .graph.node import fail
+from .graph.node import GraphError, fail
 from .runtime import Function
-from .tensor import Tensor
+from .tensor import Tensor, api
 
 
 def _tensor_list(xs, what):
@@ -22,9 +23,20 @@ def _tensor_list(xs, what):
     return list(xs)
 
 
+def _value_list(values, what):
+    if isinstance(values, (Tensor, np.ndarray)) or not isinstance(values, Sequence) \
+            or isinstance(values, (str, bytes)):
+        raise fail(f"{what} must be a list with one array or Tensor per entry, got "
+                   f"{type(values).__name__}")
+    return list(values)
+
+
 def _like(value, x: Tensor, what: str) -> Tensor:
     """``value`` (array or Tensor) as a Tensor of x's shape and dtype."""
-    v = as_tensor(value, x)
+    try:
+        v = as_tensor(value, x)
+    except GraphError as e:
+        raise fail(f"{what}: {str(e).splitlines()[0].split(': ', 1)[-1]}") from None
     if v.shape != x.shape:
         raise fail(f"{what} has shape {v.shape}, expected {x.shape} (the shape of the value it "
                    f"pairs with)")
@@ -36,16 +48,23 @@ def _like(value, x: Tensor, what: str) -> Tensor:
     return v
 
 
+@api
 def vjp(ys: Sequence[Tensor], wrt: Sequence[Tensor], cotangents) -> list[Tensor]:
     """sum_k cotangents[k] . d ys[k] / d wrt[j] as symbolic Tensors, one per ``wrt``."""
     ys, wrt = _tensor_list(ys, "ys"), _tensor_list(wrt, "wrt")
+    cotangents = _value_list(cotangents, "cotangents")
     if len(cotangents) != len(ys):
         raise fail(f"vjp: {len(ys)} outputs but {len(cotangents)} cotangents")
     gs = [_like(g, y, f"cotangents[{k}]") for k, (y, g) in enumerate(zip(ys, cotangents))]
+    return _pull_back(ys, wrt, gs)
+
+
+def _pull_back(ys, wrt, gs):
     nodes = vjp_graph([y.node for y in ys], [g.node for g in gs], [w.node for w in wrt])
     return [Tensor(n) for n in nodes]
 
 
+@api
 def grad(y: Tensor, wrt: Sequence[Tensor], seed=None) -> list[Tensor]:
     """The gradient of y with respect to each tensor in ``wrt``, as new graphs.
 
@@ -57,20 +76,25 @@ def grad(y: Tensor, wrt: Sequence[Tensor], seed=None) -> list[Tensor]:
     """
     if not isinstance(y, Tensor):
         raise fail(f"grad: y must be a Tensor, got {type(y).__name__}")
+    if y.dtype.kind != "f":
+        raise fail(f"grad: y must be a floating tensor (a derivative needs real numbers), got "
+                   f"{y.dtype} {y.shape}")
     if seed is None:
         if y.size != 1:
             raise fail(f"grad: y has shape {y.shape}; a non-scalar y needs a seed of that shape "
                        "(the cotangent to pull back)", y.node.site)
-        seed = ones(y.shape, y.dtype)
-    return vjp([y], wrt, [seed])
+        seed = Tensor(full_like(y.node, 1))  # the engine's seed: it may fold
+    return _pull_back([y], _tensor_list(wrt, "wrt"), [_like(seed, y, "seed")])
 
 
+@api
 def jvp(ys: Sequence[Tensor], xs: Sequence[Tensor], tangents) -> list[Tensor]:
     """Forward mode: sum_j d ys[k] / d xs[j] . tangents[j], one Tensor per entry of ``ys``.
 
     tangents: arrays or Tensors shaped like ``xs``.
     """
     ys, xs = _tensor_list(ys, "ys"), _tensor_list(xs, "xs")
+    tangents = _value_list(tangents, "tangents")
     if len(tangents) != len(xs):
         raise fail(f"jvp: {len(xs)} inputs but {len(tangents)} tangents")
     ts = [_like(t, x, f"tangents[{j}]") for j, (x, t) in enumerate(zip(xs, tangents))]
@@ -78,6 +102,7 @@ def jvp(ys: Sequence[Tensor], xs: Sequence[Tensor], tangents) -> list[Tensor]:
     return [Tensor(n) for n in nodes]
 
 
+@api
 def function(inputs: Sequence[Tensor], outputs: Sequence[Tensor], backend: str = "numba"):
     """Compile the graph from placeholders ``inputs`` to ``outputs`` once; the result is
     called with one array per input and returns a list of arrays, one per output.

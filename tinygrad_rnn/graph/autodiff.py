@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .node import Node, fail, scope_as
+from .node import Node, engine_made, fail, scope_as
 from .traverse import depends_on, toposort
 
 BACKWARD = ("backward",)  # scope prefix of the nodes a VJP rule builds
@@ -42,6 +42,7 @@ def _differentiable(node) -> bool:
     return node.op.multi or node.dtype.kind == "f"
 
 
+@engine_made()
 def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node],
               partial: bool = False) -> list[Node]:
     """Nodes for sum_k cotangents[k] . d outputs[k] / d wrt[j], one per ``wrt`` (zeros where
@@ -88,6 +89,7 @@ def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence
     return [cot.get(id(w)) or zeros_for(w) for w in wrt]
 
 
+@engine_made()
 def jvp_graph(outputs: Sequence[Node], primals: Sequence[Node], tangents: Sequence[Node]) -> list[Node]:
     """Nodes for sum_j d outputs[k] / d primals[j] . tangents[j], one per output."""
     order = toposort(outputs)

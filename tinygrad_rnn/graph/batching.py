@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .node import Node, fail
+from .node import Node, engine_made, fail
 from .traverse import toposort
 
 
+@engine_made()
 def batch_graph(outputs: Sequence[Node], replace: dict[int, Node], size: int):
     """``outputs`` recomputed with each node id in ``replace`` swapped for a batched node
     (leading axis ``size``). Returns [(node, is_batched)] per output."""

@@ -7,6 +7,7 @@ that every error and every picture can point back to that line.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import sys
@@ -20,20 +21,71 @@ class GraphError(ValueError):
     """Bad input found while building a graph: says what was expected, what was given, where."""
 
 
+_OURS: dict[str, bool] = {}
+
+
+def _ours(filename: str) -> bool:
+    """The file is part of this package (cached: called for every frame walked)."""
+    if filename not in _OURS:
+        _OURS[filename] = os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep)
+    return _OURS[filename]
+
+
 def user_site() -> str:
     """``file:line`` of the innermost stack frame outside this package (the user's code)."""
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
-            return f"{filename}:{frame.f_lineno}"
+        if not _ours(frame.f_code.co_filename):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown>"
 
 
+# The public functions the user's own code called, innermost last: an error raised anywhere
+# underneath is told in the words of the last one (softmax on an int tensor is softmax's
+# error, not that of the exp inside it).
+_CALLED: list[str] = []
+
+
+def from_user(depth: int) -> bool:
+    """The function ``depth`` frames up was called by the user's code, or by nothing else
+    that speaks for itself (no public function is running)."""
+    frame = sys._getframe(depth + 1)
+    return not _CALLED or frame is None or not _ours(frame.f_code.co_filename)
+
+
+@contextlib.contextmanager
+def calling(name: str, user: bool = True):
+    """Errors raised inside are told as errors of ``name`` (the public function the user
+    called); ``user=False`` when the library calls it on the user's behalf (the outer name
+    stands)."""
+    if not user:
+        yield
+        return
+    _CALLED.append(name)
+    try:
+        yield
+    finally:
+        _CALLED.pop()
+
+
+def in_words_of_caller(what: str) -> str:
+    """``what`` told as an error of the function the user called (see ``api``)."""
+    if not _CALLED:
+        return what
+    caller = _CALLED[-1]
+    head, sep, rest = what.partition(": ")
+    if head == caller:
+        return what
+    if sep and head.isidentifier():  # a primitive or helper underneath said it
+        return f"{caller}: {rest} (from {head}, inside {caller})"
+    return f"{caller}: {what}"
+
+
 def fail(what: str, site: str | None = None) -> GraphError:
-    """A GraphError whose message ends with the user's source line."""
-    return GraphError(f"{what}\n  (node built at {site or user_site()})")
+    """A GraphError in the words of the function the user called, ending with the user's
+    source line."""
+    return GraphError(f"{in_words_of_caller(what)}\n  (node built at {site or user_site()})")
 
 
 _SCOPES: list[str] = []
@@ -41,6 +93,24 @@ _SCOPES: list[str] = []
 
 _CALLS: list[int] = []
 _call_serials = itertools.count()
+_node_serials = itertools.count()
+_ENGINE = [0]
+
+
+@contextlib.contextmanager
+def engine_made():
+    """Nodes built inside are the engine's own (``Node.engine``): differentiation and
+    batching wrap their work in it."""
+    _ENGINE[0] += 1
+    try:
+        yield
+    finally:
+        _ENGINE[0] -= 1
+
+
+def next_serial() -> int:
+    """A number no node built so far has reached (nodes built later have larger serials)."""
+    return next(_node_serials)
 
 
 class ScopeName(str):
@@ -99,9 +169,11 @@ class Node:
     structural key used for common-subexpression elimination is ``key()``.
     """
 
-    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "site", "scope")
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "site", "scope", "serial",
+                 "engine")
 
-    def __init__(self, op, inputs, attrs, shape, dtype, name=None, site=None, scope=None):
+    def __init__(self, op, inputs, attrs, shape, dtype, name=None, site=None, scope=None,
+                 engine=None):
         set_ = object.__setattr__
         set_(self, "op", op)
         set_(self, "inputs", tuple(inputs))
@@ -111,6 +183,11 @@ class Node:
         set_(self, "name", name)
         set_(self, "site", site or user_site())
         set_(self, "scope", tuple(_SCOPES) if scope is None else tuple(scope))
+        set_(self, "serial", next(_node_serials))  # creation order: tells a fresh node from a fold's
+        # built by a transformation (differentiation, batching), not by the user's code: only
+        # such nodes may be looked through by a fold (neg(neg x) -> x would otherwise skip a
+        # -x the user holds, and a gradient with respect to it would be lost)
+        set_(self, "engine", _ENGINE[0] > 0 if engine is None else bool(engine))
 
     def __setattr__(self, key, value):
         raise AttributeError("Node is immutable; build a new node instead")

@@ -26,7 +26,7 @@ from ..ops import leaves
 from ..ops.registry import check, primitive
 from .autodiff import add_or_first, jvp_graph, vjp_graph, zeros_for
 from .node import fail
-from .simplify import merged
+from .simplify import merged, without_identities
 from .traverse import depends_on, frontier, rebuild, toposort
 
 
@@ -79,7 +79,7 @@ def trace_body(step, carry_avals, x_avals):
     carry_in = [_placeholder_like(c, name=f"carry{j}") for j, c in enumerate(carry_avals)]
     x_in = [leaves.placeholder(shape=s, dtype=d, name=f"x{j}") for j, (s, d) in enumerate(x_avals)]
     new_carry, ys = step(list(carry_in), list(x_in))
-    outputs = list(new_carry) + list(ys)
+    outputs = without_identities(list(new_carry) + list(ys))
     order = toposort(outputs)
     inside = depends_on(order, carry_in + x_in)
     consts = frontier(order, inside, outputs, lambda n: not _kept_inside(n))

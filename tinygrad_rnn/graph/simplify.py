@@ -13,11 +13,14 @@ def cse(order: list[Node]) -> dict[int, Node]:
     """For each node id in ``order`` (topological), the first structurally equal node.
 
     Placeholders are never merged (two placeholders of one shape are different inputs), nor
-    are impure nodes (two dropout masks are two draws).
+    are impure nodes (two dropout masks are two draws). ``identity`` is its input's value.
     """
     rep: dict[int, Node] = {}
     seen: dict[tuple, Node] = {}
     for node in order:
+        if node.op.name == "identity":  # the same value as its input: no step of its own
+            rep[id(node)] = rep[id(node.inputs[0])]
+            continue
         if node.op.name == "placeholder" or not node.op.pure:
             rep[id(node)] = node
             continue
@@ -25,6 +28,22 @@ def cse(order: list[Node]) -> dict[int, Node]:
         key = (op, tuple(id(rep[i]) for i in inputs), attrs, dtype, node.shape)
         rep[id(node)] = seen.setdefault(key, node)
     return rep
+
+
+def without_identities(outputs: list[Node]) -> list[Node]:
+    """``outputs`` rebuilt with every ``identity`` node replaced by its input: a traced step
+    body keeps only what computes (the loop planner and the code generator match patterns
+    such as ``c + x W``, which an identity in between would hide)."""
+    done: dict[int, Node] = {}
+    for node in toposort(outputs):
+        inputs = [done.get(id(i), i) for i in node.inputs]
+        if node.op.name == "identity":
+            done[id(node)] = inputs[0]
+        elif any(a is not b for a, b in zip(inputs, node.inputs)):
+            done[id(node)] = Node(node.op, inputs, node.attrs, node.shape, node.dtype,
+                                  name=node.name, site=node.site, scope=node.scope,
+                                  engine=node.engine)
+    return [done.get(id(o), o) for o in outputs]
 
 
 def merged(outputs: list[Node]) -> list[Node]:

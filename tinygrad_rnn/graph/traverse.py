@@ -58,7 +58,8 @@ def rebuild(outputs: list[Node], replace: dict[int, Node]) -> list[Node]:
         inputs = [done.get(id(i), i) for i in node.inputs]
         if any(a is not b for a, b in zip(inputs, node.inputs)):
             done[id(node)] = Node(node.op, inputs, node.attrs, node.shape, node.dtype,
-                                  name=node.name, site=node.site, scope=node.scope)
+                                  name=node.name, site=node.site, scope=node.scope,
+                                  engine=node.engine)
     return [done.get(id(o), o) for o in outputs]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import functions as F
 from ..graph.node import fail
 from ..recurrence import unroll
-from ..tensor import placeholder
+from ..tensor import api, placeholder
 from ..transforms import function, grad
 from .common import check_loss, check_sequence, check_state
 
@@ -20,6 +20,7 @@ def _losses(loss_fn, ys, start=0):
             if (loss := loss_fn(t, y)) is not None]
 
 
+@api
 def bptt(cell, xs, state0, loss_fn, truncate: int | None = None, backend: str = "numba"):
     """Total loss and its gradient by BPTT.
 
@@ -28,7 +29,8 @@ def bptt(cell, xs, state0, loss_fn, truncate: int | None = None, backend: str = 
     truncate: None for full BPTT, k > 0 to detach the state every k steps.
     Returns (total_loss: float, grads: dict name -> array) for ``cell.parameters()``.
     """
-    if truncate is not None and (not isinstance(truncate, int) or truncate <= 0):
+    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, int)
+                                 or truncate <= 0):
         raise fail(f"bptt: truncate must be None or a positive int, got {truncate!r}")
     xs = check_sequence(cell, xs)
     state = check_state(cell, state0, xs.shape[1])
@@ -41,6 +43,7 @@ def bptt(cell, xs, state0, loss_fn, truncate: int | None = None, backend: str = 
     return float(values[0]), dict(zip(params, values[1:]))
 
 
+@api
 def online_bptt(cell, xs, state0, loss_fn, h: int, h_prime: int | None = None,
                 optimizer=None, backend: str = "numba"):
     """Williams & Peng's BPTT(h; h'): the network runs forward one step at a time with the
@@ -54,7 +57,7 @@ def online_bptt(cell, xs, state0, loss_fn, h: int, h_prime: int | None = None,
     """
     h_prime = h if h_prime is None else h_prime
     for name, v in (("h", h), ("h_prime", h_prime)):
-        if not isinstance(v, int) or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise fail(f"online_bptt: {name} must be a positive int, got {v!r}")
     if h_prime > h:
         raise fail(f"online_bptt: needs h >= h' (back-propagate at least the new steps), got "

@@ -12,7 +12,15 @@ def check_sequence(cell, xs):
     """xs as an array (T, B, I) in the cell's dtype, with a clear error otherwise."""
     if isinstance(xs, Tensor):
         xs = xs.numpy()
-    xs = np.asarray(xs)
+    given = xs
+    try:
+        xs = np.asarray(xs)
+    except (ValueError, TypeError) as e:
+        raise fail(f"expected xs of shape (T, B, {cell.input_size}), got a "
+                   f"{type(given).__name__} that is not a rectangular array ({e})") from None
+    if xs.dtype.kind not in "biuf":
+        raise fail(f"expected xs: an array of real numbers of shape (T, B, {cell.input_size}), "
+                   f"got {type(given).__name__} of dtype {xs.dtype}")
     if xs.ndim != 3 or xs.shape[0] < 1 or xs.shape[2] != cell.input_size:
         raise fail(f"expected xs of shape (T, B, {cell.input_size}) with T >= 1, got {xs.shape}")
     return xs.astype(cell.dtype, copy=False)

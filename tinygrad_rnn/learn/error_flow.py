@@ -18,7 +18,7 @@ import numpy as np
 
 from ..functions import reshape
 from ..graph.autodiff import vjp_graph
-from ..tensor import Tensor, tensor
+from ..tensor import Tensor, api, tensor
 from ..transforms import function, grad
 from .common import check_loss, check_sequence, check_state
 
@@ -43,6 +43,7 @@ class ErrorFlow:
                 for i, n in enumerate(self.names)}
 
 
+@api
 def error_flow_data(cell, xs, loss_fn, state0=None, backend: str = "numba") -> ErrorFlow:
     """The total derivatives and the per-edge flow for input values xs (T, B, I).
 
@@ -95,6 +96,7 @@ def error_flow_data(cell, xs, loss_fn, state0=None, backend: str = "numba") -> E
     return flow
 
 
+@api
 def error_flow(cell, xs, loss_fn, state0=None, backend: str = "numba") -> dict[str, np.ndarray]:
     """state name -> (T,) array of ||d loss / d state_t||, the total derivative of the summed
     loss with respect to the state produced at step t ("h", and "c" for an LSTM).

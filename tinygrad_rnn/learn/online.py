@@ -22,7 +22,7 @@ import numpy as np
 from .. import functions as F
 from ..graph.node import fail
 from ..recurrence import unroll
-from ..tensor import placeholder
+from ..tensor import api, placeholder
 from ..transforms import function, grad
 from .common import check_loss, check_sequence, check_state
 from .rtrl import _step_function
@@ -59,6 +59,7 @@ def _loss_graph(cell, B, loss, y=None, d=None, m=None):
     return y, d, m, F.reshape(value, ())
 
 
+@api
 def online_rtrl(cell, xs, targets, optimizer, mask=None, state0=None, loss=squared_error,
                 backend: str = "numba", observe=None) -> np.ndarray:
     """Train ``cell`` by RTRL with an update after every step.
@@ -96,6 +97,7 @@ def online_rtrl(cell, xs, targets, optimizer, mask=None, state0=None, loss=squar
     return losses
 
 
+@api
 def online_truncated_bptt(cell, xs, targets, optimizer, h: int, h_prime: int = 1, mask=None,
                           state0=None, loss=squared_error, backend: str = "numba",
                           observe=None) -> np.ndarray:

@@ -23,7 +23,7 @@ from ..graph.autodiff import jvp_graph, vjp_graph
 from ..graph.batching import batch_graph
 from ..graph.node import fail
 from ..ops.elementwise import lift
-from ..tensor import Tensor, placeholder
+from ..tensor import Tensor, api, placeholder
 from ..transforms import function, grad
 from .common import check_loss, check_sequence, check_state
 
@@ -66,6 +66,7 @@ def _step_function(cell, batch, backend):
     return function([x, *s, *sens], outs + new_sens, backend), P, len(outs)
 
 
+@api
 def rtrl(cell, xs, state0, loss_fn, backend: str = "numba", observe=None):
     """Total loss and its gradient by real-time recurrent learning (forward in time).
 

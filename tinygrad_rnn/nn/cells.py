@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import functions as F
 from ..functions import as_tensor
-from ..graph.node import fail, scope, step_call
+from ..graph.node import calling, fail, from_user, scope, step_call
 from ..tensor import Tensor
 from .module import Module
 
@@ -24,7 +24,7 @@ class Cell(Module):
                  suffix: str = ""):
         super().__init__(dtype, seed)
         for what, v, low in (("input_size", input_size, 0), ("hidden_size", hidden_size, 1)):
-            if not isinstance(v, (int, np.integer)) or v < low:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise fail(f"{type(self).__name__}: {what} must be an int >= {low}, got {v!r}")
         self.input_size, self.hidden_size, self.suffix = int(input_size), int(hidden_size), suffix
 
@@ -50,7 +50,7 @@ class Cell(Module):
 
     def __call__(self, x_t, state):
         """x_t (B, input_size), state tuple of (B, size) -> (y_t (B, output_size), new state)."""
-        with step_call():
+        with calling(type(self).__name__, user=from_user(1)), step_call():
             return self.step(*self.check(x_t, state))
 
     def check(self, x_t, state):
@@ -62,8 +62,10 @@ class Cell(Module):
         if x_t.dtype != self.dtype:
             raise fail(f"{name}: expected input dtype {self.dtype}, got {x_t.dtype}")
         if not isinstance(state, (tuple, list)) or len(state) != len(self.state_sizes):
+            got = (f"a {type(state).__name__} of {len(state)}" if isinstance(state, (tuple, list))
+                   else f"a {type(state).__name__}")
             raise fail(f"{name}: state must be a tuple of {len(self.state_sizes)} tensors "
-                       f"({', '.join(self.state_names)}), got {type(state).__name__}")
+                       f"({', '.join(self.state_names)}), got {got}")
         state = tuple(as_tensor(s) for s in state)
         for s, n, label in zip(state, self.state_sizes, self.state_names):
             if s.shape != (x_t.shape[0], n) or s.dtype != self.dtype:

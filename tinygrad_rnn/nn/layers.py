@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import functions as F
 from ..functions import as_tensor
-from ..graph.node import fail
+from ..graph.node import calling, fail, from_user
 from ..ops.random import dropout_mask
 from ..recurrence import scan
 from ..tensor import Tensor
@@ -27,12 +27,21 @@ class _Recurrent(Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  dtype=np.float64, seed=None, **cell_options):
+        with calling(type(self).__name__, user=from_user(1)):
+            self._build(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                        bidirectional, dtype, seed, cell_options)
+
+    def _build(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+               bidirectional, dtype, seed, cell_options):
         super().__init__(dtype, seed)
         name = type(self).__name__
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise fail(f"{name}: num_layers must be a positive int, got {num_layers!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise fail(f"{name}: dropout must be in [0, 1), got {dropout}")
+        for what, v, low in (("input_size", input_size, 0), ("hidden_size", hidden_size, 1),
+                             ("num_layers", num_layers, 1)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise fail(f"{name}: {what} must be an int >= {low}, got {v!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+                or not 0.0 <= dropout < 1.0:
+            raise fail(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bidirectional, self.batch_first, self.dropout = bidirectional, batch_first, dropout
         self.num_directions = 2 if bidirectional else 1
@@ -74,6 +83,13 @@ class _Recurrent(Module):
         if state0 is None:
             states = [F.zeros(want, self.dtype)] * self._n_state
         else:
+            if self._n_state == 1 and isinstance(state0, (tuple, list)):
+                raise fail(f"{name}: state0 is one tensor h_0 of shape {want} (num_layers * "
+                           f"num_directions, batch, hidden_size), got a {type(state0).__name__} "
+                           f"of {len(state0)}")
+            if self._n_state > 1 and not isinstance(state0, (tuple, list)):
+                raise fail(f"{name}: state0 must be a tuple of {self._n_state} tensors (h_0, "
+                           f"c_0), got {type(state0).__name__}")
             states = list(state0) if self._n_state > 1 else [state0]
             if len(states) != self._n_state:
                 raise fail(f"{name}: state0 must be a tuple of {self._n_state} tensors, got "
@@ -91,6 +107,10 @@ class _Recurrent(Module):
 
         checkpoint=k: O(T/k + k) activation memory for the gradient (recomputes segments);
         truncate=k: truncated BPTT, cutting the carried state every k steps (see tr.scan)."""
+        with calling(type(self).__name__, user=from_user(1)):
+            return self._run(xs, state0, checkpoint, truncate)
+
+    def _run(self, xs, state0, checkpoint, truncate):
         xs, states = self._check_inputs(xs, state0)
         finals = [[] for _ in range(self._n_state)]
         layer_in = xs

@@ -14,6 +14,9 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype=np.float64, seed=None):
         super().__init__(dtype, seed)
+        for what, v in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise fail(f"Linear: {what} must be an int >= 1, got {v!r}")
         self.in_features, self.out_features = in_features, out_features
         bound = 1 / np.sqrt(in_features)
         self.weight = self._param("weight", self._uniform((out_features, in_features), bound))

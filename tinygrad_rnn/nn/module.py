@@ -2,6 +2,8 @@
 train/eval mode, and initialisation helpers."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from ..graph.node import fail
@@ -39,16 +41,31 @@ class Module:
     def load_state_dict(self, d: dict) -> None:
         """Set every parameter from ``d`` (same names and shapes; cast to this dtype)."""
         params = self.parameters()
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected a dict name -> "
+                             f"array, got {type(d).__name__}")
         missing, extra = sorted(set(params) - set(d)), sorted(set(d) - set(params))
         if missing or extra:
             raise ValueError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
                              f"unexpected keys {extra}")
+        # every value checked before any is written: a failed call changes nothing
+        values = {}
         for k, p in params.items():
-            value = np.asarray(d[k])
+            try:
+                value = np.asarray(d[k])
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {k} is not a "
+                                 f"rectangular array ({e})") from None
+            if value.dtype.kind not in "biuf":
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {k} must be an array "
+                                 f"of real numbers, got {type(d[k]).__name__} of dtype "
+                                 f"{value.dtype}" + (" (None)" if d[k] is None else ""))
             if value.shape != p.shape:
                 raise ValueError(f"{type(self).__name__}.load_state_dict: {k} has shape "
                                  f"{value.shape}, expected {p.shape}")
-            p.assign(value.astype(self.dtype))
+            values[k] = value.astype(self.dtype)
+        for k, p in params.items():
+            p.assign(values[k])
 
     def train(self, mode: bool = True):
         self.training = mode

@@ -76,7 +76,7 @@ def _fold_add(x, y):
         return merged
     # (a + u1) + u2 -> a + (u1 + u2): the blocks are disjoint, so the sums are exact
     for s, u in ((x, y), (y, x)):
-        if s.op is add and u.op.name == "unslice":
+        if s.op is add and s.engine and u.op.name == "unslice":
             for k in (0, 1):
                 m = merge_unslices(s.inputs[k], u)
                 if m is not None:
@@ -106,7 +106,7 @@ def _fold_mul(x, y):
 
 
 def _fold_neg(x):
-    if x.op is neg:
+    if x.op is neg and x.engine:  # (a user's -x stays a point of its own)
         return x.inputs[0]
     if fill_value(x) is not None:
         return full_like(x, -fill_value(x))
@@ -219,34 +219,24 @@ abs = elementwise(
     vjp=(lambda g, out, x: mul(g, sign(x)),), jvp=(lambda t, out, x: mul(t, sign(x)),))
 
 
-def _picks_x(x, y):
-    # ties go to the first input, as in PyTorch's maximum/minimum gradient split
-    return _as(greater_equal(x, y), x)
+def _share(a, b, out):
+    """The part of maximum's / minimum's derivative that goes to ``a``: 1 where ``a`` alone
+    is the result, 0.5 on a tie (PyTorch and JAX split a tie equally), else 0."""
+    half, one, zero = full_like(out, 0.5), full_like(out, 1), full_like(out, 0)
+    return where(equal(a, out), where(equal(b, out), half, one), zero)
 
 
-def _picks_y(x, y):
-    return _as(less(x, y), x)
+def _extremum(name, scalar, numpy):
+    return elementwise(
+        name, 2, scalar, numpy, kind="number",
+        vjp=(lambda g, out, x, y: mul(g, _share(x, y, out)),
+             lambda g, out, x, y: mul(g, _share(y, x, out))),
+        jvp=(lambda t, out, x, y: mul(t, _share(x, y, out)),
+             lambda t, out, x, y: mul(t, _share(y, x, out))))
 
 
-def _picks_x_min(x, y):
-    return _as(less_equal(x, y), x)
-
-
-def _picks_y_min(x, y):
-    return _as(greater(x, y), x)
-
-
-maximum = elementwise(
-    "maximum", 2, "x if x >= y or x != x else y", np.maximum, kind="number",
-    vjp=(lambda g, out, x, y: mul(g, _picks_x(x, y)), lambda g, out, x, y: mul(g, _picks_y(x, y))),
-    jvp=(lambda t, out, x, y: mul(t, _picks_x(x, y)), lambda t, out, x, y: mul(t, _picks_y(x, y))))
-
-minimum = elementwise(
-    "minimum", 2, "x if x <= y or x != x else y", np.minimum, kind="number",
-    vjp=(lambda g, out, x, y: mul(g, _picks_x_min(x, y)),
-         lambda g, out, x, y: mul(g, _picks_y_min(x, y))),
-    jvp=(lambda t, out, x, y: mul(t, _picks_x_min(x, y)),
-         lambda t, out, x, y: mul(t, _picks_y_min(x, y))))
+maximum = _extremum("maximum", "x if x >= y or x != x else y", np.maximum)
+minimum = _extremum("minimum", "x if x <= y or x != x else y", np.minimum)
 
 
 where = elementwise(
@@ -288,3 +278,12 @@ cast = primitive(
 
 stop_gradient = elementwise(
     "stop_gradient", 1, "x", lambda x: x, kind="number")
+
+# A Tensor the user holds is its own point in the graph, even where a fold made the result
+# of an operation its input (``x.reshape(x.shape)``, ``x * 1``): ``tr`` then wraps that input
+# in ``identity``, so a gradient with respect to the result is the gradient with respect to
+# it alone (PyTorch's retain_grad semantics). Execution plans treat it as the same value as
+# its input (``graph.simplify.cse``), so it costs nothing.
+identity = elementwise(
+    "identity", 1, "x", lambda x: x, kind="any",
+    vjp=(lambda g, out, x: g,), jvp=(lambda t, out, x: t,))

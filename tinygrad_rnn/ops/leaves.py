@@ -24,7 +24,17 @@ class ParamValue:
         self.version = 0
 
     def assign(self, array) -> None:
-        array = np.asarray(array)
+        given = array
+        try:
+            array = np.asarray(array)
+        except (ValueError, TypeError) as e:
+            raise GraphError(f"assign: expected an array of shape {self.value.shape}, got a "
+                             f"{type(given).__name__} that is not a rectangular array ({e})") \
+                from None
+        if array.dtype.kind not in "biuf":
+            text = " ".join(repr(given).split())[:40]
+            raise GraphError(f"assign: expected real numbers, got {type(given).__name__} "
+                             f"{text} of dtype {array.dtype}")
         if array.shape != self.value.shape:
             raise GraphError(f"assign: expected shape {self.value.shape}, got {array.shape}")
         self.value[...] = array
@@ -59,7 +69,7 @@ placeholder = primitive(
 )
 
 
-def _fill_value(value, shape, dtype):
+def _fill_value(value, shape, dtype, user=False):
     out = np.empty(shape, dtype)
     out.fill(value)
     return out
@@ -67,20 +77,25 @@ def _fill_value(value, shape, dtype):
 
 fill = primitive(
     name="fill", leaf=True, arity=0,
-    shape_rule=lambda value, shape, dtype: (shape, dtype),
+    shape_rule=lambda value, shape, dtype, user=False: (shape, dtype),
     numpy=_fill_value, numba=_fill_value,
 )
+# user=True marks a value the user wrote (a Python number in ``x * 0.0``, ``tr.zeros``): it
+# keeps IEEE semantics (nan * 0 is nan), so only fills the engine made itself (the symbolic
+# zeros of differentiation, the seed of ``grad``) take part in folding.
 
 
 def full_like(node, value):
-    """A fill node with ``node``'s shape and dtype."""
+    """An engine fill (which folding may use) with ``node``'s shape and dtype."""
     return fill(value=value, shape=node.shape, dtype=node.dtype)
 
 
 def fill_value(node):
-    """The scalar of a fill node, else None."""
-    return node.attrs["value"] if node.op is fill else None
+    """The scalar of an engine fill node, else None (a user's fill is never folded)."""
+    return node.attrs["value"] if node.op is fill and not node.attrs.get("user") else None
 
 
 def is_fill(node, value) -> bool:
-    return node.op is fill and node.attrs["value"] == value
+    """``node`` is an engine fill of ``value``."""
+    v = fill_value(node)
+    return v is not None and v == value

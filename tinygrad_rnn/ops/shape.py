@@ -24,8 +24,8 @@ def _fold_reshape(x, shape):
     from .leaves import fill
     if tuple(shape) == x.shape:
         return x
-    if x.op is fill and math.prod(shape) == x.size:
-        return fill(value=x.attrs["value"], shape=tuple(shape), dtype=x.dtype)
+    if x.op is fill and not x.attrs.get("user") and math.prod(shape) == x.size:
+        return fill(**{**x.attrs, "shape": tuple(shape)})
     return None
 
 
@@ -88,8 +88,8 @@ def _fold_broadcast(x, shape):
     from .leaves import fill
     if tuple(shape) == x.shape:
         return x
-    if x.op is fill:
-        return fill(value=x.attrs["value"], shape=tuple(shape), dtype=x.dtype)
+    if x.op is fill and not x.attrs.get("user"):  # (a user's fill stays a point of its own)
+        return fill(**{**x.attrs, "shape": tuple(shape)})
     return None
 
 
@@ -117,6 +117,11 @@ def normalize_index(shape, index):
     entries = []
     for dim, item in zip(shape, index + (slice(None),) * (len(shape) - len(index))):
         if isinstance(item, slice):
+            for part in (item.start, item.stop, item.step):
+                check(part is None or (isinstance(part, (int, np.integer))
+                                       and not isinstance(part, bool)),
+                      f"slice {item} has a bound or step that is not an int")
+            check(item.step != 0, f"slice {item} has step 0")
             entries.append(("s",) + item.indices(dim))
         elif isinstance(item, (int, np.integer)) and not isinstance(item, bool):
             k = int(item)
@@ -179,7 +184,8 @@ def merge_unslices(x, y):
     """unslice(a) + unslice(b) over adjacent blocks of one axis (the gates' cotangents of a
     split pre-activation) is unslice(concat(a, b)) over both: no zeros, no add. None when
     the two are not such a pair."""
-    if x.op is not unslice or y.op is not unslice or x.shape != y.shape or x.dtype != y.dtype:
+    if x.op is not unslice or y.op is not unslice or x.shape != y.shape or x.dtype != y.dtype \
+            or not (x.engine and y.engine):
         return None
     ix, iy = x.attrs["index"], y.attrs["index"]
     differ = [k for k, (a, b) in enumerate(zip(ix, iy)) if a != b]
@@ -220,9 +226,12 @@ def _concat_rule(*xs, axis):
 
 def _flatten_concat(xs, axis):
     """concat(concat(a, b), c) along one axis is concat(a, b, c)."""
-    if not any(x.op is concat and x.attrs["axis"] == axis for x in xs):
+    def nested(x):  # only the engine's own concats are looked through
+        return x.op is concat and x.attrs["axis"] == axis and x.engine
+
+    if not any(nested(x) for x in xs):
         return None
-    flat = [p for x in xs for p in (x.inputs if x.op is concat and x.attrs["axis"] == axis else (x,))]
+    flat = [p for x in xs for p in (x.inputs if nested(x) else (x,))]
     return concat(*flat, axis=axis)
 
 

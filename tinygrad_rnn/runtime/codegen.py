@@ -391,6 +391,10 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
 def compile_scan(body, reverse: bool, length: int, keep_states: frozenset = frozenset()):
     """A function (*arrays, length) -> tuple of outputs, running the whole scan in Numba.
     keep_states: the carries whose per-step values someone reads (the rest are not stored)."""
+    if any(n.op.multi for n in toposort(body.outputs)):
+        # a scan inside the step (checkpoint=, truncate=): the outer loop runs in Python,
+        # each inner scan compiled on its own
+        raise Unsupported("a scan inside a scan's step")
     source, dims, consts = scan_source(body, reverse, length, keep_states)
     # an array, not a tuple: Numba types each index into a long tuple at great cost
     dims = np.array(dims, dtype=np.int64)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph.node import GraphError, Node, fail
+from ..graph.node import GraphError, Node, fail, user_site
 from ..graph.plan import make_plan
 
 BACKENDS = ("numba", "numpy")
@@ -24,11 +24,18 @@ class Function:
     def __init__(self, inputs: list[Node], outputs: list[Node], backend: str = "numba",
                  caller: str = "function"):
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+            raise fail(f"{caller}: backend must be one of {BACKENDS}, got {backend!r}")
+        first: dict[int, int] = {}
         for i, x in enumerate(inputs):
             if x.op.name != "placeholder":
-                raise fail(f"function: input {i} must be a placeholder, got a {x.op.name} node "
-                           f"{x.shape}", x.site)
+                raise fail(f"{caller}: input {i} must be a placeholder, got a {x.op.name} node "
+                           f"{x.shape} (built at {x.site})")
+            if id(x) in first:
+                label = f" '{x.name}'" if x.name else ""
+                raise fail(f"{caller}: inputs {first[id(x)]} and {i} are the same placeholder"
+                           f"{label} {x.shape}; each input needs its own placeholder (one "
+                           "would be fed and the other ignored)")
+            first[id(x)] = i
         self.inputs, self.outputs, self.backend = list(inputs), list(outputs), backend
         self.plan = make_plan(self.outputs)
         fed = {id(x) for x in inputs}
@@ -60,21 +67,35 @@ class Function:
 
     def _feed(self, i, value):
         node = self.inputs[i]
-        array = np.asarray(value)
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as e:  # ragged nested lists
+            raise GraphError(f"function: input {i} expects an array of shape {node.shape}, got a "
+                             f"{type(value).__name__} that is not a rectangular array ({e})\n"
+                             f"  (called at {user_site()})") from None
+        if array.dtype.kind not in "biuf":
+            text = " ".join(repr(value).split())[:40]
+            raise GraphError(f"function: input {i} expects an array of shape {node.shape} "
+                             f"{node.dtype}, got {type(value).__name__} {text} of dtype "
+                             f"{array.dtype}\n"
+                             f"  (called at {user_site()})")
         if array.shape != node.shape:
             label = f" '{node.name}'" if node.name else ""
             raise GraphError(f"function: input {i}{label} expects shape {node.shape}, got "
-                             f"{array.shape}\n  (placeholder built at {node.site})")
+                             f"{array.shape}\n  (called at {user_site()}; placeholder built at "
+                             f"{node.site})")
         if array.dtype != node.dtype:
             if not np.can_cast(array.dtype, node.dtype, casting="same_kind"):
                 raise GraphError(f"function: input {i} expects dtype {node.dtype}, got "
-                                 f"{array.dtype}\n  (placeholder built at {node.site})")
+                                 f"{array.dtype}\n  (called at {user_site()}; placeholder built "
+                                 f"at {node.site})")
             array = array.astype(node.dtype)
         return array
 
     def __call__(self, *args) -> list[np.ndarray]:
         if len(args) != len(self.inputs):
-            raise TypeError(f"function expects {len(self.inputs)} inputs, got {len(args)}")
+            raise TypeError(f"function expects {len(self.inputs)} inputs, got {len(args)}\n"
+                            f"  (called at {user_site()})")
         values: list = [None] * self.plan.nslots
         for i, (slot, arg) in enumerate(zip(self._feed_slots, args)):
             array = self._feed(i, arg)
@@ -86,13 +107,15 @@ class Function:
                 values[step.slot] = impl(*[values[a] for a in step.args], **node.attrs, **extra)
             for s in step.release:
                 values[s] = None
-        steps = self.plan.steps
-        return [_owned(values[s], steps[s].node.op.leaf) for s in self.plan.output_slots]
+        steps, given = self.plan.steps, set()
+        return [_owned(values[s], steps[s].node.op.leaf, given) for s in self.plan.output_slots]
 
 
-def _owned(value, leaf):
-    """A fresh writable array: never a parameter's storage, a constant, or a view."""
+def _owned(value, leaf, given):
+    """A fresh writable array: never a parameter's storage, a constant, a view, or an array
+    already returned for another output of the same call."""
     value = np.asarray(value)
-    if leaf or value.base is not None or not value.flags.writeable:
-        return np.array(value)
+    if leaf or value.base is not None or not value.flags.writeable or id(value) in given:
+        value = np.array(value)
+    given.add(id(value))
     return value
