@@ -64,7 +64,8 @@ def test_feeding_wrong_shape_or_missing_placeholder():
     f = tr.function([x], [x.sum()])
     with pytest.raises(tr.GraphError, match=r"input 0 'x' expects shape \(2, 3\), got \(3, 2\)"):
         f(np.ones((3, 2)))
-    with pytest.raises(tr.GraphError, match=r"expects an array of shape \(2, 3\) float64, got ndarray .* complex128"):
+    with pytest.raises(tr.GraphError,
+                       match=r"expects an array of shape \(2, 3\) float64, got ndarray .* complex128"):
         f(np.ones((2, 3), complex))
     with raises_here(r"depend on placeholder 'y' \(3,\) float64, which is not among the inputs"):
         tr.function([x], [x.sum() + y.sum()])

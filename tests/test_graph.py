@@ -54,7 +54,7 @@ def test_a_tensor_from_a_no_op_is_its_own_point():
     q = p * 3.0
     for make in (lambda q: q.reshape((2,)), lambda q: q * 1.0, lambda q: q + 0.0,
                  lambda q: q.astype(np.float64), lambda q: q.transpose(),
-                 lambda q: tr.broadcast_to(q, (2,)), lambda q: tr.concat([q]), lambda q: -(-q)):
+                 lambda q: tr.broadcast_to(q, (2,)), lambda q: tr.concat([q]), lambda q: -q.__neg__()):
         r = make(q)
         gr, gq = tr.grad(tr.sum(r * r) + tr.sum(q * 10.0), [r, q])
         np.testing.assert_allclose(gr.numpy(), [6.0, 12.0])

@@ -383,7 +383,9 @@ def cross_entropy(logits, targets) -> Tensor:
     if targets.shape != logits.shape[:-1]:
         raise fail(f"cross_entropy: logits {logits.shape} need targets of shape "
                    f"{logits.shape[:-1]}, got {targets.shape}")
-    picked = one_hot(targets, logits.shape[-1], logits.dtype) * log_softmax(logits, -1)
+    # where, not one_hot * log_softmax: another class's -inf logit must not make 0 * -inf
+    hit = one_hot(targets, logits.shape[-1], np.bool_)
+    picked = where(hit, log_softmax(logits, -1), 0.0)
     return -mean(sum(picked, -1))
 
 

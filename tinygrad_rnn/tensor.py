@@ -139,7 +139,9 @@ class Tensor:
     def detach(self): return F.stop_gradient(self)
     def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
     def transpose(self, *axes):
-        return F.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+            axes = axes[0]  # t.transpose((1, 0)) as well as t.transpose(1, 0), like NumPy
+        return F.transpose(self, axes or None)
     def broadcast_to(self, shape): return F.broadcast_to(self, shape)
     def flatten(self): return F.reshape(self, (self.size,))
     T = property(lambda self: F.transpose(self), doc="axes reversed, as numpy's .T")

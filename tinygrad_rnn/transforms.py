@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from .functions import as_tensor
-from .ops.leaves import full_like
 from .graph.autodiff import jvp_graph, vjp_graph
 from .graph.node import GraphError, fail
+from .ops.leaves import full_like
 from .runtime import Function
 from .tensor import Tensor, api
 

@@ -7,8 +7,8 @@ that every error and every picture can point back to that line.
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
+import math
 import os
 import sys
 
@@ -213,6 +213,8 @@ class Node:
 def _hashable(v):
     if isinstance(v, np.ndarray):
         return ("array", id(v))
+    if isinstance(v, (float, np.floating)) and v == 0:
+        return ("zero", math.copysign(1.0, v))  # -0.0 == 0.0 in Python, not in a result
     try:
         hash(v)
         return v

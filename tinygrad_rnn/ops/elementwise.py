@@ -155,8 +155,18 @@ def _dpow_dy(out, x):
     return mul(out, safe)
 
 
+def _pow_np(x, y):
+    # x ** 0.5 is sqrt(x) at the IEEE extremes too (-inf -> nan, -0.0 -> -0.0), as NumPy
+    # gives for a scalar exponent and PyTorch always; np.power with an array exponent does not
+    out = np.power(x, y)
+    half = y == 0.5
+    if np.any(half):
+        out = np.where(half, np.sqrt(x), out).astype(out.dtype, copy=False)
+    return out
+
+
 pow = elementwise(
-    "pow", 2, "x ** y", np.power,
+    "pow", 2, "math.sqrt(x) if y == 0.5 else x ** y", _pow_np,
     vjp=(lambda g, out, x, y: mul(g, _dpow_dx(x, y)), lambda g, out, x, y: mul(g, _dpow_dy(out, x))),
     jvp=(lambda t, out, x, y: mul(t, _dpow_dx(x, y)), lambda t, out, x, y: mul(t, _dpow_dy(out, x))))
 

@@ -139,7 +139,10 @@ def _py_index(index):
             out.append(e[1])
         else:
             start, stop, step = e[1:]
-            out.append(slice(start, None if stop < 0 else stop, step))
+            if not len(range(start, stop, step)):
+                out.append(slice(0, 0))  # (a resolved start of -1 would read the last element)
+            else:
+                out.append(slice(start, None if stop < 0 else stop, step))
     return tuple(out)
 
 
@@ -189,8 +192,9 @@ def merge_unslices(x, y):
         return None
     ix, iy = x.attrs["index"], y.attrs["index"]
     differ = [k for k, (a, b) in enumerate(zip(ix, iy)) if a != b]
-    if len(differ) != 1 or any(e[0] != "s" or e[3] != 1 for e in (ix[differ[0]], iy[differ[0]])):
-        return None
+    if len(differ) != 1 or any(e[0] != "s" or e[3] != 1 or e[2] <= e[1]
+                               for e in (ix[differ[0]], iy[differ[0]])):
+        return None  # (only non-empty, increasing blocks are adjacent)
     k = differ[0]
     (a,), (b,) = x.inputs, y.inputs
     if ix[k][2] == iy[k][1]:

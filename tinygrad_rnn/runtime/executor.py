@@ -97,8 +97,10 @@ class Function:
             raise TypeError(f"function expects {len(self.inputs)} inputs, got {len(args)}\n"
                             f"  (called at {user_site()})")
         values: list = [None] * self.plan.nslots
+        given = set()  # arrays an output must not be: the caller's, or one returned already
         for i, (slot, arg) in enumerate(zip(self._feed_slots, args)):
             array = self._feed(i, arg)
+            given.add(id(array))
             if slot is not None:
                 values[slot] = array
         for step, impl, extra in zip(self.plan.steps, self._impls, self._extra):
@@ -107,13 +109,14 @@ class Function:
                 values[step.slot] = impl(*[values[a] for a in step.args], **node.attrs, **extra)
             for s in step.release:
                 values[s] = None
-        steps, given = self.plan.steps, set()
+        steps = self.plan.steps
         return [_owned(values[s], steps[s].node.op.leaf, given) for s in self.plan.output_slots]
 
 
 def _owned(value, leaf, given):
-    """A fresh writable array: never a parameter's storage, a constant, a view, or an array
-    already returned for another output of the same call."""
+    """A fresh writable array: never a parameter's storage, a constant, a view, an input
+    array (the numpy backend's stop_gradient hands its input on), or an array already
+    returned for another output of the same call."""
     value = np.asarray(value)
     if leaf or value.base is not None or not value.flags.writeable or id(value) in given:
         value = np.array(value)

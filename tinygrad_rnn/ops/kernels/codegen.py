@@ -21,7 +21,7 @@ import math
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def kernel(out, {args}):
     for i in range(out.shape[0]):
 {loads}

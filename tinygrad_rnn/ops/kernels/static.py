@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def sum_rows(out, x):
     """out[r] = sum(x[r, :]) for a C-contiguous (rows, n) array."""
     zero = np.zeros(1, x.dtype)[0]  # (not x[r, 0] * 0: inf * 0 is nan)
@@ -17,7 +17,7 @@ def sum_rows(out, x):
         out[r] = acc
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def max_rows(out, x):
     """out[r] = max(x[r, :]) (NaN propagates, as in NumPy); rows are non-empty."""
     for r in range(x.shape[0]):
@@ -31,7 +31,7 @@ def max_rows(out, x):
         out[r] = acc
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def batched_matmul(out, a, b):
     """out[k] = a[k] @ b[k] for C-contiguous (B, m, n) = (B, m, p) @ (B, p, n)."""
     for k in range(a.shape[0]):
