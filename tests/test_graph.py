@@ -112,3 +112,16 @@ def test_folds_never_look_through_a_users_node():
     zero = tr.zeros(2)
     (gz,) = tr.grad(tr.sum(zero.reshape((1, 2)) * x), [zero])
     np.testing.assert_allclose(gz.numpy(), [1.0, 2.0])
+
+
+def test_default_initial_state_folds_but_a_users_zeros_do_not():
+    """state0=None gives the library's own zeros: f * c_0 folds away at t = 0 (the tutorial
+    says so). Zeros the user passes are values: f * c_0 is computed (nan * 0 stays nan)."""
+    cell = tr.nn.LSTMCell(1, 2, seed=0)
+    xs = np.ones((1, 1, 1))
+
+    def muls(state0):
+        _, (h, c) = tr.unroll(cell, xs, state0)
+        return [n.op.name for n in toposort([c.node])].count("mul")
+    assert muls(None) == 1  # i * g
+    assert muls((tr.zeros((1, 2)), tr.zeros((1, 2)))) == 2  # f * c_0 + i * g

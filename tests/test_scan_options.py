@@ -320,6 +320,28 @@ def test_overflow_inside_a_scan_in_both_tiers():
             assert np.all(hv == 0.0), f"call {call + 1}: sigmoid(-800) = {hv.ravel()}"
 
 
+def test_small_arguments_inside_a_scan_in_both_tiers():
+    """tanh and sigmoid of tiny, -0.0 and subnormal-range arguments: the compiled loop gives
+    the uncompiled call's values to a few ulp (no cancellation in tanh near 0, no sign lost)."""
+    xs = tr.placeholder((4, 1, 6))
+
+    def step(h, x):
+        y = x * (h + 1.0)  # reads the carry (h = 0): computed in the loop, x itself, -0.0 kept
+        return h, (tr.tanh(y), tr.sigmoid(y), tr.tanh(x))  # tanh(x): hoisted before the loop
+    _, (t, s, th) = tr.scan(step, tr.zeros((1, 6)), xs)
+    f = tr.function([xs], [t, s, th])
+    x = np.tile(np.array([1e-10, -1e-300, -0.0, 0.3, -720.0, -0.6]), (4, 1, 1))
+    want_t = np.tanh(x)
+    with np.errstate(under="ignore"):
+        want_s = np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
+    for call in range(CALLS):
+        tv, sv, thv = f(x)
+        for got in (tv, thv):
+            np.testing.assert_allclose(got, want_t, rtol=4e-16, atol=0, err_msg=f"call {call + 1}")
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(want_t))
+        np.testing.assert_allclose(sv, want_s, rtol=4e-16, atol=1e-323, err_msg=f"call {call + 1}")
+
+
 # ---- layers ----------------------------------------------------------------------------
 
 LT = 5  # sequence length for the layers

@@ -245,8 +245,8 @@ def load_params(path, params) -> None:
         raise FileNotFoundError(f"load_params: no such file {path!r}") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         why = ("it is not a NumPy .npz archive" if "pickled" in str(e) else str(e))
-        raise ValueError(f"load_params: {path!r} is not a parameter file written by save_params: "
-                         f"{why}") from None
+        raise ValueError(f"load_params: {path!r} is not a readable parameter file (one "
+                         f"save_params writes): {why}") from None
     missing, extra = sorted(set(target) - set(values)), sorted(set(values) - set(target))
     if missing or extra:
         raise ValueError(f"load_params: {path!r} does not match the parameters: missing "

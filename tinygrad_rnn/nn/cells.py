@@ -11,6 +11,7 @@ import numpy as np
 from .. import functions as F
 from ..functions import as_tensor
 from ..graph.node import calling, fail, from_user, scope, step_call
+from ..ops import leaves
 from ..tensor import Tensor
 from .module import Module
 
@@ -45,8 +46,11 @@ class Cell(Module):
         return super()._param(name, value, full_name=name + self.suffix)
 
     def initial_state(self, batch: int) -> tuple[Tensor, ...]:
-        """A tuple of zero Tensors, one (batch, size) per state component."""
-        return tuple(F.zeros((batch, n), self.dtype) for n in self.state_sizes)
+        """A tuple of zero Tensors, one (batch, size) per state component. They are the
+        library's own zeros (the default when no state is given), so products with them fold
+        away when a graph is unrolled (f * c_0 at t = 0); zeros a user passes never fold."""
+        return tuple(Tensor(leaves.fill(value=0, shape=(batch, n), dtype=self.dtype))
+                     for n in self.state_sizes)
 
     def __call__(self, x_t, state):
         """x_t (B, input_size), state tuple of (B, size) -> (y_t (B, output_size), new state)."""

@@ -384,7 +384,7 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
                          "length, dims):"] + src.lines
                         + ["    return (" + "".join(o + ", " for o in finals + ys + states) + ")"])
     head = ("import math\nimport numpy as np\nfrom numba import njit\n\n"
-            "from tinygrad_rnn.ops.kernels.fast_exp import fast_exp\n\n\n")
+            "from tinygrad_rnn.ops.kernels.fast_math import fast_exp, fast_sigmoid, fast_tanh\n\n\n")
     return head + body_fn + "\n\n\n" + loop_fn + "\n", dims, consts
 
 

@@ -49,10 +49,10 @@ _loaded: dict[str, object] = {}
 
 
 def _helpers_digest() -> str:
-    """A hash of the helper code generated modules call into (fast_exp): Numba's disk cache
+    """A hash of the helper code generated modules call into (fast_math): Numba's disk cache
     does not follow such calls, so a changed helper must give the modules new file names."""
     here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "fast_exp.py"), "rb") as f:
+    with open(os.path.join(here, "fast_math.py"), "rb") as f:
         return hashlib.sha1(f.read()).hexdigest()[:12]
 
 

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from tinygrad_rnn.ops.kernels.fast_exp import fast_exp
+from tinygrad_rnn.ops.kernels.fast_math import fast_exp, fast_sigmoid, fast_tanh
 
 
 @njit(error_model="numpy")
@@ -69,3 +69,49 @@ def test_subnormal_results_to_rounding(dtype):
 
 def test_is_plain_exp_outside_numba():
     assert fast_exp(1.0) == np.exp(1.0)
+
+
+@njit(error_model="numpy")
+def _apply_tanh(x, out):
+    for i in range(x.shape[0]):
+        out[i] = fast_tanh(x[i])
+
+
+@njit(error_model="numpy")
+def _apply_sigmoid(x, out):
+    for i in range(x.shape[0]):
+        out[i] = fast_sigmoid(x[i])
+
+
+def _sigmoid_reference(x):
+    with np.errstate(all="ignore"):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _ulps(got, want, dtype):
+    got, want = got.astype(np.float64), want.astype(np.float64)
+    return np.abs(got - want) / np.spacing(np.maximum(np.abs(want), np.finfo(dtype).tiny)
+                                           .astype(dtype)).astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_and_sigmoid_within_three_ulp_everywhere(dtype):
+    """The compiled loops' tanh and sigmoid are the uncompiled call's to rounding: near 0
+    (where 1 - 2 / (exp(2x) + 1) would cancel), at the IEEE extremes and in between."""
+    tiny = np.finfo(dtype).tiny
+    x = np.concatenate([np.linspace(-40, 40, 200_001), np.geomspace(tiny, 1, 20_000),
+                        -np.geomspace(tiny, 1, 20_000), [0.0, -0.0, np.inf, -np.inf, np.nan,
+                                                        800, -800, -740, -720, 1e-10]]).astype(dtype)
+    out = np.empty_like(x)
+    _apply_tanh(x, out)
+    want = np.tanh(x.astype(np.float64)).astype(dtype)
+    ok = ~np.isnan(x)
+    assert _ulps(out[ok], want[ok], dtype).max() <= 3
+    assert np.isnan(out[~ok]).all()
+    np.testing.assert_array_equal(np.signbit(out[ok]), np.signbit(want[ok]))  # -0.0 stays
+    _apply_sigmoid(x, out)
+    want = _sigmoid_reference(x.astype(np.float64)).astype(dtype)
+    assert _ulps(out[ok], want[ok], dtype).max() <= 3
+    assert np.isnan(out[~ok]).all()
+    np.testing.assert_array_equal(out[ok] == 0, want[ok] == 0)  # 0 exactly where it is 0
