@@ -125,3 +125,14 @@ def test_default_initial_state_folds_but_a_users_zeros_do_not():
         return [n.op.name for n in toposort([c.node])].count("mul")
     assert muls(None) == 1  # i * g
     assert muls((tr.zeros((1, 2)), tr.zeros((1, 2)))) == 2  # f * c_0 + i * g
+
+
+def test_gradient_nodes_point_at_the_users_line():
+    """Nodes a derivative rule builds carry the line of the user's tr.grad call (never a
+    frame of the library or of contextlib), so errors and pictures point there."""
+    x = tr.placeholder((3,))
+    (g,) = tr.grad(tr.sum(tr.tanh(x) * x), [x])  # this line
+    line = [i for i, text in enumerate(open(__file__), 1) if "[x])  # this line" in text][0]
+    sites = {n.site for n in toposort([g.node]) if n.op.name not in ("placeholder", "fill")}
+    assert sites and all(s.startswith(__file__) for s in sites), sites
+    assert f"{__file__}:{line}" in sites

@@ -42,7 +42,6 @@ def _differentiable(node) -> bool:
     return node.op.multi or node.dtype.kind == "f"
 
 
-@engine_made()
 def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node],
               partial: bool = False) -> list[Node]:
     """Nodes for sum_k cotangents[k] . d outputs[k] / d wrt[j], one per ``wrt`` (zeros where
@@ -53,6 +52,11 @@ def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence
     treats every ``wrt`` node as an independent input (what a scan body needs, whose consts
     may be computed from each other outside the loop).
     """
+    with engine_made():  # (a with, not a decorator: nodes' sites must not name contextlib)
+        return _vjp(outputs, cotangents, wrt, partial)
+
+
+def _vjp(outputs, cotangents, wrt, partial):
     order = toposort(outputs)
     stop = {id(w) for w in wrt} if partial else set()
     needed = depends_on(order, wrt)
@@ -89,9 +93,13 @@ def vjp_graph(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence
     return [cot.get(id(w)) or zeros_for(w) for w in wrt]
 
 
-@engine_made()
 def jvp_graph(outputs: Sequence[Node], primals: Sequence[Node], tangents: Sequence[Node]) -> list[Node]:
     """Nodes for sum_j d outputs[k] / d primals[j] . tangents[j], one per output."""
+    with engine_made():
+        return _jvp(outputs, primals, tangents)
+
+
+def _jvp(outputs, primals, tangents):
     order = toposort(outputs)
     needed = depends_on(order, primals)
     tan: dict[int, object] = {}

@@ -13,10 +13,14 @@ from .node import Node, engine_made, fail
 from .traverse import toposort
 
 
-@engine_made()
 def batch_graph(outputs: Sequence[Node], replace: dict[int, Node], size: int):
     """``outputs`` recomputed with each node id in ``replace`` swapped for a batched node
     (leading axis ``size``). Returns [(node, is_batched)] per output."""
+    with engine_made():  # (a with, not a decorator: nodes' sites must not name contextlib)
+        return _batch_graph(outputs, replace, size)
+
+
+def _batch_graph(outputs, replace, size):
     done: dict[int, tuple[Node, bool]] = {k: (v, True) for k, v in replace.items()}
     for v in replace.values():
         if v.ndim == 0 or v.shape[0] != size:
