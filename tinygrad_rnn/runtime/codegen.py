@@ -20,6 +20,7 @@ from ..graph.simplify import cse
 from ..graph.traverse import toposort
 from ..ops.kernels.codegen import load_module
 from .loops import plan_loop
+from .notice import slow_notice
 
 _ARG = re.compile(r"\b([xyz])\b")
 REDUCTIONS = ("reduce_sum", "reduce_max")
@@ -399,10 +400,16 @@ def compile_scan(body, reverse: bool, length: int, keep_states: frozenset = froz
     # an array, not a tuple: Numba types each index into a long tuple at great cost
     dims = np.array(dims, dtype=np.int64)
     loop = load_module(source).loop
+    site = body.outputs[0].site if body.outputs else "?"
+    what = (f"the {'reverse-time' if reverse else 'forward'} loop of a scan (step built at "
+            f"{site}) into machine code")
 
     def run(*arrays, length):
         ready = [a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
                  for a in (np.asarray(x) for x in arrays)]
+        if not loop.signatures:  # the first call compiles (or loads from the disk cache)
+            with slow_notice(what):
+                return loop(*ready, *consts, length, dims)
         return loop(*ready, *consts, length, dims)
 
     run.source = source
