@@ -47,3 +47,25 @@ def test_a_cold_loop_compile_says_what_it_compiles(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.startswith("tinygrad_rnn:")]
     assert len(lines) == 1, done.stderr
     assert "forward loop of a scan" in lines[0] and f"{path}:5" in lines[0]
+
+
+def test_a_function_shows_the_source_of_its_loops():
+    """f.source(): the generated Numba code of every compiled loop, headed by the user's line;
+    a checkpointed scan's outer loop says it runs in Python and shows its inner loops."""
+    import numpy as np
+
+    import tinygrad_rnn as tr
+    xs = tr.placeholder((6, 2, 3))
+    lstm = tr.nn.LSTM(3, 4, seed=0)
+    out, _ = lstm(xs)  # the step's line
+    loss = tr.sum(out * out)
+    f = tr.function([xs], [loss] + tr.grad(loss, list(lstm.parameters().values())))
+    text = f.source()
+    assert text.count("def loop(") == 2 and text.count("def body(") == 2  # forward, backward
+    assert f"{__file__}:" in text and "reverse" in text
+    out2, _ = lstm(xs, checkpoint=2)
+    g = tr.function([xs], tr.grad(tr.sum(out2), [xs]))
+    text2 = g.source()
+    assert "runs as a Python loop over its step (a scan inside a scan's step)" in text2
+    assert "def loop(" in text2
+    g(np.ones((6, 2, 3)))  # and it still runs

@@ -389,13 +389,24 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
     return head + body_fn + "\n\n\n" + loop_fn + "\n", dims, consts
 
 
-def compile_scan(body, reverse: bool, length: int, keep_states: frozenset = frozenset()):
-    """A function (*arrays, length) -> tuple of outputs, running the whole scan in Numba.
-    keep_states: the carries whose per-step values someone reads (the rest are not stored)."""
+def compile_scan_source(body, reverse: bool, length: int,
+                        keep_states: frozenset = frozenset()) -> str:
+    """The module source ``compile_scan`` compiles (raises Unsupported where it would)."""
+    _check_compilable(body)
+    return scan_source(body, reverse, length, keep_states)[0]
+
+
+def _check_compilable(body):
     if any(n.op.multi for n in toposort(body.outputs)):
         # a scan inside the step (checkpoint=, truncate=): the outer loop runs in Python,
         # each inner scan compiled on its own
         raise Unsupported("a scan inside a scan's step")
+
+
+def compile_scan(body, reverse: bool, length: int, keep_states: frozenset = frozenset()):
+    """A function (*arrays, length) -> tuple of outputs, running the whole scan in Numba.
+    keep_states: the carries whose per-step values someone reads (the rest are not stored)."""
+    _check_compilable(body)
     source, dims, consts = scan_source(body, reverse, length, keep_states)
     # an array, not a tuple: Numba types each index into a long tuple at great cost
     dims = np.array(dims, dtype=np.int64)

@@ -59,6 +59,32 @@ class Function:
                        for s in self.plan.steps]
         self._feed_slots = [self.plan.placeholder_slots.get(id(x)) for x in inputs]
 
+    def source(self) -> str:
+        """The Numba source generated for every scan this function runs as a compiled loop
+        (a scan's time loop and its step body, fused), each headed by the line of the user's
+        code that built the step; a scan that runs as a Python loop says why. The same text
+        is written to the disk cache (see ``ops.kernels.codegen.cache_dir``) when it compiles."""
+        from .codegen import Unsupported, compile_scan_source
+        parts = []
+        for step, extra in zip(self.plan.steps, self._extra):
+            node = step.node
+            if node.op.name != "scan":
+                continue
+            body, attrs = node.attrs["body"], node.attrs
+            n, ny = attrs["n_carry"], len(body.ys)
+            used = extra.get("_used") or frozenset()
+            keep = frozenset(j for j in range(n) if n + ny + j in used)
+            where = body.outputs[0].site if body.outputs else "?"
+            head = (f"# scan over T={attrs['length']}{' (reverse)' if attrs['reverse'] else ''},"
+                    f" step built at {where}")
+            try:
+                parts.append(f"{head}\n{compile_scan_source(body, attrs['reverse'], attrs['length'], keep)}")
+            except Unsupported as e:
+                inner = body.function(self.backend).source()
+                parts.append(f"{head}: runs as a Python loop over its step ({e})"
+                             + (f"\n{inner}" if inner else ""))
+        return "\n\n".join(parts)
+
     def _impl(self, node):
         op = node.op
         if self.backend == "numba" and op.numba is not None:
