@@ -1,7 +1,9 @@
 """Elementwise primitives: inputs of equal shape (``tr`` broadcasts explicitly beforehand).
 
 Each declares a scalar expression over ``x``, ``y``, ``z`` that the Numba kernel generator
-inlines, a NumPy reference, and its VJP and JVP rules written with primitives.
+inlines, a NumPy reference, and one partial derivative per input written with primitives,
+``rule(v, out, *inputs)`` = d out / d input * v: the Jacobian of an elementwise map is
+diagonal, so that one rule is both the VJP (v a cotangent) and the JVP (v a tangent).
 """
 from __future__ import annotations
 
@@ -50,11 +52,14 @@ def _rule(kind):
     return rule
 
 
-def elementwise(name, arity, scalar, numpy, kind="float", vjp=None, jvp=None, fold=None,
+def elementwise(name, arity, scalar, numpy, kind="float", partial=None, fold=None,
                 loop_scalar=None):
+    """Declare an elementwise primitive. ``partial``: one rule per input (None where no
+    derivative flows), ``rule(v, out, *inputs) -> d out / d input * v``: the Jacobian is
+    diagonal, so the same rule is the VJP (v a cotangent) and the JVP (v a tangent)."""
     return primitive(name=name, arity=arity, scalar=scalar, numpy=numpy,
                      numba=elementwise_kernel(name, arity, scalar, kind), shape_rule=_rule(kind),
-                     vjp=vjp, jvp=jvp, fold=fold, batch=batch_elementwise(name),
+                     vjp=partial, jvp=partial, fold=fold, batch=batch_elementwise(name),
                      loop_scalar=loop_scalar)
 
 
@@ -119,28 +124,24 @@ def _fold_div(x, y):
 
 add = elementwise(
     "add", 2, "x + y", np.add, kind="number",
-    vjp=(lambda g, out, x, y: g, lambda g, out, x, y: g),
-    jvp=(lambda t, out, x, y: t, lambda t, out, x, y: t), fold=_fold_add)
+    partial=(lambda v, out, x, y: v, lambda v, out, x, y: v), fold=_fold_add)
 
 sub = elementwise(
     "sub", 2, "x - y", np.subtract, kind="number",
-    vjp=(lambda g, out, x, y: g, lambda g, out, x, y: neg(g)),
-    jvp=(lambda t, out, x, y: t, lambda t, out, x, y: neg(t)), fold=_fold_sub)
+    partial=(lambda v, out, x, y: v, lambda v, out, x, y: neg(v)), fold=_fold_sub)
 
 mul = elementwise(
     "mul", 2, "x * y", np.multiply, kind="number",
-    vjp=(lambda g, out, x, y: mul(g, y), lambda g, out, x, y: mul(g, x)),
-    jvp=(lambda t, out, x, y: mul(t, y), lambda t, out, x, y: mul(x, t)), fold=_fold_mul)
+    partial=(lambda v, out, x, y: mul(v, y), lambda v, out, x, y: mul(v, x)), fold=_fold_mul)
 
 div = elementwise(
     "div", 2, "x / y", np.divide,
-    vjp=(lambda g, out, x, y: div(g, y), lambda g, out, x, y: neg(div(mul(g, out), y))),
-    jvp=(lambda t, out, x, y: div(t, y), lambda t, out, x, y: neg(div(mul(t, out), y))),
+    partial=(lambda v, out, x, y: div(v, y), lambda v, out, x, y: neg(div(mul(v, out), y))),
     fold=_fold_div)
 
 neg = elementwise(
     "neg", 1, "-x", np.negative, kind="number",
-    vjp=(lambda g, out, x: neg(g),), jvp=(lambda t, out, x: neg(t),), fold=_fold_neg)
+    partial=(lambda v, out, x: neg(v),), fold=_fold_neg)
 
 
 def _dpow_dx(x, y):
@@ -167,20 +168,20 @@ def _pow_np(x, y):
 
 pow = elementwise(
     "pow", 2, "math.sqrt(x) if y == 0.5 else x ** y", _pow_np,
-    vjp=(lambda g, out, x, y: mul(g, _dpow_dx(x, y)), lambda g, out, x, y: mul(g, _dpow_dy(out, x))),
-    jvp=(lambda t, out, x, y: mul(t, _dpow_dx(x, y)), lambda t, out, x, y: mul(t, _dpow_dy(out, x))))
+    partial=(lambda v, out, x, y: mul(v, _dpow_dx(x, y)),
+             lambda v, out, x, y: mul(v, _dpow_dy(out, x))))
 
 exp = elementwise(
     "exp", 1, "math.exp(x)", np.exp, loop_scalar="fast_exp(x)",
-    vjp=(lambda g, out, x: mul(g, out),), jvp=(lambda t, out, x: mul(t, out),))
+    partial=(lambda v, out, x: mul(v, out),))
 
 log = elementwise(
     "log", 1, "math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)", np.log,
-    vjp=(lambda g, out, x: div(g, x),), jvp=(lambda t, out, x: div(t, x),))
+    partial=(lambda v, out, x: div(v, x),))
 
 sqrt = elementwise(
     "sqrt", 1, "math.sqrt(x) if x >= 0 else math.nan", np.sqrt,
-    vjp=(lambda g, out, x: div(g, add(out, out)),), jvp=(lambda t, out, x: div(t, add(out, out)),))
+    partial=(lambda v, out, x: div(v, add(out, out)),))
 
 
 def _one_minus_sq(out):
@@ -191,8 +192,7 @@ tanh = elementwise(
     "tanh", 1, "math.tanh(x)", np.tanh,
     # through a vectorizable exp: ~10x cheaper than libm's tanh; saturates at exactly +-1
     loop_scalar="fast_tanh(x)",
-    vjp=(lambda g, out, x: mul(g, _one_minus_sq(out)),),
-    jvp=(lambda t, out, x: mul(t, _one_minus_sq(out)),))
+    partial=(lambda v, out, x: mul(v, _one_minus_sq(out)),))
 
 
 def _sigmoid_np(x):
@@ -209,7 +209,7 @@ sigmoid = elementwise(
     "sigmoid", 1,
     "1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))", _sigmoid_np,
     loop_scalar="fast_sigmoid(x)",
-    vjp=(lambda g, out, x: mul(g, _dsigmoid(out)),), jvp=(lambda t, out, x: mul(t, _dsigmoid(out)),))
+    partial=(lambda v, out, x: mul(v, _dsigmoid(out)),))
 
 
 def _positive(x):
@@ -219,14 +219,14 @@ def _positive(x):
 relu = elementwise(
     "relu", 1, "x if x > 0 or x != x else 0.0", lambda x: np.maximum(x, 0).astype(x.dtype),
     kind="number",
-    vjp=(lambda g, out, x: mul(g, _positive(x)),), jvp=(lambda t, out, x: mul(t, _positive(x)),))
+    partial=(lambda v, out, x: mul(v, _positive(x)),))
 
 sign = elementwise(
     "sign", 1, "1 if x > 0 else (-1 if x < 0 else (x if x != x else 0))", np.sign, kind="number")
 
 abs = elementwise(
     "abs", 1, "abs(x)", np.abs, kind="number",
-    vjp=(lambda g, out, x: mul(g, sign(x)),), jvp=(lambda t, out, x: mul(t, sign(x)),))
+    partial=(lambda v, out, x: mul(v, sign(x)),))
 
 
 def _share(a, b, out):
@@ -239,10 +239,8 @@ def _share(a, b, out):
 def _extremum(name, scalar, numpy):
     return elementwise(
         name, 2, scalar, numpy, kind="number",
-        vjp=(lambda g, out, x, y: mul(g, _share(x, y, out)),
-             lambda g, out, x, y: mul(g, _share(y, x, out))),
-        jvp=(lambda t, out, x, y: mul(t, _share(x, y, out)),
-             lambda t, out, x, y: mul(t, _share(y, x, out))))
+        partial=(lambda v, out, x, y: mul(v, _share(x, y, out)),
+                 lambda v, out, x, y: mul(v, _share(y, x, out))))
 
 
 maximum = _extremum("maximum", "x if x >= y or x != x else y", np.maximum)
@@ -251,10 +249,8 @@ minimum = _extremum("minimum", "x if x <= y or x != x else y", np.minimum)
 
 where = elementwise(
     "where", 3, "y if x else z", np.where, kind="where",
-    vjp=(None, lambda g, out, c, a, b: where(c, g, full_like(g, 0)),
-         lambda g, out, c, a, b: where(c, full_like(g, 0), g)),
-    jvp=(None, lambda t, out, c, a, b: where(c, t, full_like(t, 0)),
-         lambda t, out, c, a, b: where(c, full_like(t, 0), t)))
+    partial=(None, lambda v, out, c, a, b: where(c, v, full_like(v, 0)),
+             lambda v, out, c, a, b: where(c, full_like(v, 0), v)))
 
 less = elementwise("less", 2, "x < y", np.less, kind="compare")
 less_equal = elementwise("less_equal", 2, "x <= y", np.less_equal, kind="compare")
@@ -296,4 +292,4 @@ stop_gradient = elementwise(
 # its input (``graph.simplify.cse``), so it costs nothing.
 identity = elementwise(
     "identity", 1, "x", lambda x: x, kind="any",
-    vjp=(lambda g, out, x: g,), jvp=(lambda t, out, x: t,))
+    partial=(lambda v, out, x: v,))

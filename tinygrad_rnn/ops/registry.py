@@ -11,7 +11,9 @@ A primitive is declared once, in its family's module, with every rule it has:
   that input), or ``None`` for an input that carries no derivative. Variadic primitives give
   one callable ``rule(i, g, out, *inputs, **attrs)``;
 - ``jvp``: the same shape of table for tangents, ``rule(t, out, *inputs, **attrs)``; the
-  tangent of the output is the sum of the per-input contributions;
+  tangent of the output is the sum of the per-input contributions. Elementwise primitives
+  state one partial per input (``ops.elementwise.elementwise(partial=...)``), which serves as
+  both tables;
 - ``fold(*inputs, **attrs) -> Node | None``: an algebraic shortcut tried before a node is
   built (``x * 1 -> x``, ``x + 0 -> x``), which keeps gradient graphs small enough to read;
 - ``batch(xs, batched, size, **attrs) -> Node``: the same operation with a new leading axis of
