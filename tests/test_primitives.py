@@ -273,3 +273,13 @@ def test_batching_equals_a_loop_over_examples(name, data):
     f = tr.function(xs, [out], "numpy")
     want = np.stack([f(*[s[k] if w else s for s, w in zip(stacks, which)])[0] for k in range(P)])
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_compiler_facts_are_fields_of_the_records():
+    """What the loop compiler needs to know about a primitive (it only moves memory, it is a
+    reduction and of which kind) is on its record, not in lists of names elsewhere."""
+    moves = {n for n, p in REGISTRY.items() if p.moves}
+    assert moves == {"reshape", "transpose", "broadcast_to", "getitem", "unslice", "concat",
+                     "cast", "stop_gradient", "identity"}
+    assert {n: p.reduction for n, p in REGISTRY.items() if p.reduction} == {
+        "reduce_sum": "sum", "reduce_max": "max"}

@@ -230,14 +230,12 @@ def _scan_vjp(gs, out, *inputs, needed, body, n_carry, n_const, length, reverse)
 
 # an elementwise scalar form calling a function (exp, tanh, log...) is worth storing
 _CALL = re.compile(r"[A-Za-z_][\w.]*\s*\(")
-_MOVES = {"reshape", "transpose", "broadcast_to", "getitem", "unslice", "concat", "cast",
-          "stop_gradient"}
 
 
 def _cheap(node) -> bool:
     """Recomputing ``node`` from its inputs costs a few flops per element (no call, no matmul)."""
     scalar = node.op.loop_scalar or node.op.scalar
-    return node.op.name in _MOVES or (scalar is not None and not _CALL.search(scalar))
+    return node.op.moves or (scalar is not None and not _CALL.search(scalar))
 
 
 def _with_residuals(fwd, bwd, bconsts, seq):

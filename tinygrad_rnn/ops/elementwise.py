@@ -53,14 +53,14 @@ def _rule(kind):
 
 
 def elementwise(name, arity, scalar, numpy, kind="float", partial=None, fold=None,
-                loop_scalar=None):
+                loop_scalar=None, moves=False):
     """Declare an elementwise primitive. ``partial``: one rule per input (None where no
     derivative flows), ``rule(v, out, *inputs) -> d out / d input * v``: the Jacobian is
     diagonal, so the same rule is the VJP (v a cotangent) and the JVP (v a tangent)."""
     return primitive(name=name, arity=arity, scalar=scalar, numpy=numpy,
                      numba=elementwise_kernel(name, arity, scalar, kind), shape_rule=_rule(kind),
                      vjp=partial, jvp=partial, fold=fold, batch=batch_elementwise(name),
-                     loop_scalar=loop_scalar)
+                     loop_scalar=loop_scalar, moves=moves)
 
 
 def _as(node, like):
@@ -280,10 +280,10 @@ cast = primitive(
     numba=elementwise_kernel("cast", 1, "x", "cast"),
     vjp=(_cast_back,),
     jvp=(lambda t, out, x, dtype: cast(t, dtype=dtype) if np.dtype(dtype).kind == "f" else None,),
-    fold=_fold_cast, batch=batch_elementwise("cast"))
+    fold=_fold_cast, batch=batch_elementwise("cast"), moves=True)
 
 stop_gradient = elementwise(
-    "stop_gradient", 1, "x", lambda x: x, kind="number")
+    "stop_gradient", 1, "x", lambda x: x, kind="number", moves=True)
 
 # A Tensor the user holds is its own point in the graph, even where a fold made the result
 # of an operation its input (``x.reshape(x.shape)``, ``x * 1``): ``tr`` then wraps that input
@@ -291,5 +291,5 @@ stop_gradient = elementwise(
 # it alone (PyTorch's retain_grad semantics). Execution plans treat it as the same value as
 # its input (``graph.simplify.cse``), so it costs nothing.
 identity = elementwise(
-    "identity", 1, "x", lambda x: x, kind="any",
+    "identity", 1, "x", lambda x: x, kind="any", moves=True,
     partial=(lambda v, out, x: v,))

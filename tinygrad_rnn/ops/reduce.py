@@ -59,7 +59,7 @@ def expand_back(g, x, axis, keepdims):
 
 
 reduce_sum = primitive(
-    name="reduce_sum", arity=1, shape_rule=_rule,
+    name="reduce_sum", arity=1, shape_rule=_rule, reduction="sum",
     numpy=lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
     numba=_numba_reduce(static.sum_rows, empty_ok=True),
     vjp=(lambda g, out, x, axis, keepdims: expand_back(g, x, axis, keepdims),),
@@ -81,7 +81,7 @@ def _max_rule(x, axis, keepdims):
 
 
 reduce_max = primitive(
-    name="reduce_max", arity=1, shape_rule=_max_rule,
+    name="reduce_max", arity=1, shape_rule=_max_rule, reduction="max",
     numpy=lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
     numba=_numba_reduce(static.max_rows, empty_ok=False),
     vjp=(lambda g, out, x, axis, keepdims:

@@ -59,6 +59,10 @@ class Primitive:
     vjp_all: Callable[..., list] | None = None
     jvp_all: Callable[..., list] | None = None
     pure: bool = True  # False: may give a new value at each run (never merged by CSE)
+    # facts the compiler reads: only moves or relabels memory (cheap to recompute rather
+    # than store); a reduction and how it combines ("sum" or "max") in a fused loop
+    moves: bool = False
+    reduction: str | None = None
 
     def __call__(self, *inputs: Node, name: str | None = None, **attrs) -> Node:
         """Build a node of this primitive (after trying its fold rule)."""

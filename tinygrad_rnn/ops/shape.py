@@ -30,7 +30,7 @@ def _fold_reshape(x, shape):
 
 
 reshape = primitive(
-    name="reshape", arity=1, shape_rule=_reshape_rule,
+    name="reshape", moves=True, arity=1, shape_rule=_reshape_rule,
     numpy=lambda x, shape: np.reshape(x, shape),
     vjp=(lambda g, out, x, shape: reshape(g, shape=x.shape),),
     jvp=(lambda t, out, x, shape: reshape(t, shape=shape),),
@@ -48,7 +48,7 @@ def _inverse(axes):
 
 
 transpose = primitive(
-    name="transpose", arity=1, shape_rule=_transpose_rule,
+    name="transpose", moves=True, arity=1, shape_rule=_transpose_rule,
     numpy=lambda x, axes: np.transpose(x, axes),
     vjp=(lambda g, out, x, axes: transpose(g, axes=_inverse(axes)),),
     jvp=(lambda t, out, x, axes: transpose(t, axes=axes),),
@@ -94,7 +94,7 @@ def _fold_broadcast(x, shape):
 
 
 broadcast_to = primitive(
-    name="broadcast_to", arity=1, shape_rule=_broadcast_rule,
+    name="broadcast_to", moves=True, arity=1, shape_rule=_broadcast_rule,
     numpy=lambda x, shape: np.broadcast_to(x, shape),
     vjp=(lambda g, out, x, shape: sum_to(g, x.shape),),
     jvp=(lambda t, out, x, shape: broadcast_to(t, shape=shape),),
@@ -168,7 +168,7 @@ def _unslice_np(g, index, shape):
 
 
 getitem = primitive(
-    name="getitem", arity=1, shape_rule=_getitem_rule,
+    name="getitem", moves=True, arity=1, shape_rule=_getitem_rule,
     numpy=lambda x, index: x[_py_index(index)],
     vjp=(lambda g, out, x, index: unslice(g, index=index, shape=x.shape),),
     jvp=(lambda t, out, x, index: getitem(t, index=index),),
@@ -209,7 +209,7 @@ def merge_unslices(x, y):
 
 
 unslice = primitive(
-    name="unslice", arity=1, shape_rule=_unslice_rule, numpy=_unslice_np, fold=_fold_unslice,
+    name="unslice", moves=True, arity=1, shape_rule=_unslice_rule, numpy=_unslice_np, fold=_fold_unslice,
     vjp=(lambda g, out, x, index, shape: getitem(g, index=index),),
     jvp=(lambda t, out, x, index, shape: unslice(t, index=index, shape=shape),),
     batch=lambda xs, batched, size, index, shape: unslice(
@@ -247,7 +247,7 @@ def _part(i, xs, axis, ndim):
 
 
 concat = primitive(
-    name="concat", shape_rule=_concat_rule,
+    name="concat", moves=True, shape_rule=_concat_rule,
     numpy=lambda *xs, axis: np.concatenate(xs, axis=axis),
     vjp=lambda i, g, out, *xs, axis: getitem(g, index=_part(i, xs, axis, g.ndim)),
     jvp=lambda i, t, out, *xs, axis: unslice(t, index=_part(i, xs, axis, out.ndim), shape=out.shape),

@@ -23,7 +23,6 @@ from .loops import plan_loop
 from .notice import slow_notice
 
 _ARG = re.compile(r"\b([xyz])\b")
-REDUCTIONS = ("reduce_sum", "reduce_max")
 
 
 class Unsupported(Exception):
@@ -93,13 +92,13 @@ class GraphEmitter:
             return False
         users = self.users[id(node)]
         if node.op.name == "fill":
-            return bool(users) and all(self._elementwise(u) or u.op.name in REDUCTIONS
+            return bool(users) and all(self._elementwise(u) or bool(u.op.reduction)
                                        for u in users)
         if node.op.name == "broadcast_to":
             return bool(users) and all(self._elementwise(u) for u in users)
         # an elementwise value read once by a reduction is computed inside the reduction's
         # loop; every other elementwise value joins a fused loop group (see ``generate``)
-        return self._elementwise(node) and len(users) == 1 and users[0].op.name in REDUCTIONS
+        return self._elementwise(node) and len(users) == 1 and bool(users[0].op.reduction)
 
     # ---- scalar expressions --------------------------------------------------------------
     def c(self, node):
@@ -200,7 +199,7 @@ class GraphEmitter:
     def reduce(self, node, out):
         (x,) = node.inputs
         axis, keep = node.attrs["axis"], node.attrs["keepdims"]
-        is_max = node.op.name == "reduce_max"
+        is_max = node.op.reduction == "max"
         init = "-np.inf" if is_max else "0"
         self.src.emit(f"{out} = np.full({self.src.shape(node.shape)}, {init}, {_dtype(node)})")
         xs = self.src.shape(x.shape)
@@ -233,7 +232,7 @@ class GraphEmitter:
         elif self._elementwise(node) or op == "broadcast_to":
             del self.var[id(node)]
             self.group([node])
-        elif op in REDUCTIONS:
+        elif node.op.reduction:
             self.reduce(node, out)
         elif op == "matmul":
             a, b = ins
