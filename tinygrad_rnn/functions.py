@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .graph.node import GraphError, fail
+from .graph.node import GraphError, fail, rectangular
 from .ops import elementwise as ew
 from .ops import leaves, linalg, reduce
 from .ops import shape as sh
@@ -34,11 +34,7 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
         if isinstance(x, (float, np.floating)) and dtype.kind != "f":
             raise fail(f"cannot combine the float {x} with a {dtype} tensor without a cast")
         return Tensor(leaves.fill(value=x, shape=(), dtype=dtype, user=True))
-    try:
-        array = np.asarray(x)
-    except (ValueError, TypeError) as e:  # ragged nested lists
-        raise fail(f"expected a Tensor, an array or a number, got a {type(x).__name__} that is "
-                   f"not a rectangular array of numbers ({e})") from None
+    array = rectangular(x, lambda got: fail(f"expected a Tensor, an array or a number, got {got}"))
     if array.dtype.kind not in "biuf":
         raise fail(f"expected a Tensor, an array or a number, got {type(x).__name__} "
                    f"{_short(x)} (dtype {array.dtype}); only bool, integer and real floating "

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .graph.node import rectangular
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm"]
@@ -106,11 +107,8 @@ def _as_array(value, p: Tensor, key, caller: str, what: str) -> np.ndarray:
     if isinstance(value, Tensor):
         raise ValueError(f"{caller}: {what} for {_describe(key, p)} is a symbolic Tensor; "
                          "pass its value (run it with tr.function)")
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{caller}: {what} for {_describe(key, p)} is not a rectangular array "
-                         f"({e})") from None
+    array = rectangular(value, lambda got: ValueError(
+        f"{caller}: {what} for {_describe(key, p)} must be an array, got {got}"))
     if array.dtype.kind not in "iuf":
         raise ValueError(f"{caller}: {what} for {_describe(key, p)} must be a real numeric "
                          f"array, got dtype {array.dtype}")

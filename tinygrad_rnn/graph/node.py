@@ -82,6 +82,16 @@ def in_words_of_caller(what: str) -> str:
     return f"{caller}: {what}"
 
 
+def rectangular(value, complain) -> np.ndarray:
+    """np.asarray(value); for ragged nested lists, the exception ``complain(got)`` returns,
+    ``got`` saying what was given."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise complain(f"a {type(value).__name__} that is not a rectangular array ({e})") \
+            from None
+
+
 def fail(what: str, site: str | None = None) -> GraphError:
     """A GraphError in the words of the function the user called, ending with the user's
     source line."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..functions import as_tensor
-from ..graph.node import fail
+from ..graph.node import fail, rectangular
 from ..tensor import Tensor
 
 
@@ -13,11 +13,8 @@ def check_sequence(cell, xs):
     if isinstance(xs, Tensor):
         xs = xs.numpy()
     given = xs
-    try:
-        xs = np.asarray(xs)
-    except (ValueError, TypeError) as e:
-        raise fail(f"expected xs of shape (T, B, {cell.input_size}), got a "
-                   f"{type(given).__name__} that is not a rectangular array ({e})") from None
+    xs = rectangular(xs, lambda got: fail(f"expected xs of shape (T, B, {cell.input_size}), "
+                                          f"got {got}"))
     if xs.dtype.kind not in "biuf":
         raise fail(f"expected xs: an array of real numbers of shape (T, B, {cell.input_size}), "
                    f"got {type(given).__name__} of dtype {xs.dtype}")

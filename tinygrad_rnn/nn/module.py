@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..graph.node import fail
+from ..graph.node import fail, rectangular
 from ..tensor import Tensor, parameter
 
 
@@ -51,11 +51,8 @@ class Module:
         # every value checked before any is written: a failed call changes nothing
         values = {}
         for k, p in params.items():
-            try:
-                value = np.asarray(d[k])
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: {k} is not a "
-                                 f"rectangular array ({e})") from None
+            value = rectangular(d[k], lambda got: ValueError(
+                f"{type(self).__name__}.load_state_dict: {k} must be an array, got {got}"))
             if value.dtype.kind not in "biuf":
                 raise ValueError(f"{type(self).__name__}.load_state_dict: {k} must be an array "
                                  f"of real numbers, got {type(d[k]).__name__} of dtype "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph.node import GraphError
+from ..graph.node import GraphError, rectangular
 from .registry import primitive
 
 
@@ -25,12 +25,8 @@ class ParamValue:
 
     def assign(self, array) -> None:
         given = array
-        try:
-            array = np.asarray(array)
-        except (ValueError, TypeError) as e:
-            raise GraphError(f"assign: expected an array of shape {self.value.shape}, got a "
-                             f"{type(given).__name__} that is not a rectangular array ({e})") \
-                from None
+        array = rectangular(array, lambda got: GraphError(
+            f"assign: expected an array of shape {self.value.shape}, got {got}"))
         if array.dtype.kind not in "biuf":
             text = " ".join(repr(given).split())[:40]
             raise GraphError(f"assign: expected real numbers, got {type(given).__name__} "

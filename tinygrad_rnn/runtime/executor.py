@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph.node import GraphError, Node, fail, user_site
+from ..graph.node import GraphError, Node, fail, rectangular, user_site
 from ..graph.plan import make_plan
 
 BACKENDS = ("numba", "numpy")
@@ -93,12 +93,9 @@ class Function:
 
     def _feed(self, i, value):
         node = self.inputs[i]
-        try:
-            array = np.asarray(value)
-        except (ValueError, TypeError) as e:  # ragged nested lists
-            raise GraphError(f"function: input {i} expects an array of shape {node.shape}, got a "
-                             f"{type(value).__name__} that is not a rectangular array ({e})\n"
-                             f"  (called at {user_site()})") from None
+        array = rectangular(value, lambda got: GraphError(
+            f"function: input {i} expects an array of shape {node.shape}, got {got}\n"
+            f"  (called at {user_site()})"))
         if array.dtype.kind not in "biuf":
             text = " ".join(repr(value).split())[:40]
             raise GraphError(f"function: input {i} expects an array of shape {node.shape} "
