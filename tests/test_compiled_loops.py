@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tr
-from tinygrad_rnn.graph import scan as scan_module
 from tinygrad_rnn.graph.plan import make_plan
 from tinygrad_rnn.graph.traverse import toposort
+from tinygrad_rnn.runtime import scan_runner as scan_module
 from tinygrad_rnn.runtime.codegen import scan_source
 
 

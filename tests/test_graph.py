@@ -136,3 +136,17 @@ def test_gradient_nodes_point_at_the_users_line():
     sites = {n.site for n in toposort([g.node]) if n.op.name not in ("placeholder", "fill")}
     assert sites and all(s.startswith(__file__) for s in sites), sites
     assert f"{__file__}:{line}" in sites
+
+
+def test_graph_never_imports_runtime():
+    """Imports point down: the IR and its transformations (the loop planner included) know
+    nothing of how plans run."""
+    import ast
+    import pathlib
+    graph_dir = pathlib.Path(tr.__file__).parent / "graph"
+    for path in graph_dir.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "runtime" not in (node.module or ""), f"{path.name} imports {node.module}"
+            if isinstance(node, ast.Import):
+                assert not any("runtime" in a.name for a in node.names), path.name

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tr
-from tinygrad_rnn.graph import scan as scan_module
+from tinygrad_rnn.runtime import scan_runner as scan_module
 
 T, B, I, H = 5, 2, 3, 4
 TOL = dict(rtol=1e-10, atol=1e-12)

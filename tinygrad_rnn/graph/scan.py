@@ -17,7 +17,6 @@ so they can be differentiated again.
 """
 from __future__ import annotations
 
-import os
 import re
 
 import numpy as np
@@ -32,7 +31,8 @@ from .traverse import depends_on, frontier, rebuild, toposort
 
 class Body:
     """A traced step: ``inputs`` (placeholders for carry, consts, x_t) -> ``outputs``
-    (new carry, y_t). Hashed by identity; compiled once per backend."""
+    (new carry, y_t). Hashed by identity; what the runtime compiles for it is kept in
+    ``_functions`` (see ``runtime.scan_runner``)."""
 
     def __init__(self, inputs, outputs, n_carry, n_const):
         self.inputs, self.outputs = list(inputs), list(outputs)
@@ -56,11 +56,6 @@ class Body:
         replace = {id(p): v for p, v in zip(self.inputs, list(carry) + list(consts) + list(xs))}
         return rebuild(self.outputs, replace)
 
-    def function(self, backend):
-        if backend not in self._functions:
-            from ..runtime.executor import Function
-            self._functions[backend] = Function(self.inputs, self.outputs, backend, "scan body")
-        return self._functions[backend]
 
 
 def _placeholder_like(node, shape=None, name=None):
@@ -126,56 +121,6 @@ def _rule(*inputs, body, n_carry, n_const, length, reverse):
         check(x.shape == want and x.dtype == p.dtype,
               f"input {k} has {x.shape} {x.dtype}, the body expects {want} {p.dtype}")
     return (), np.dtype(object)
-
-
-# Compiling a loop costs seconds, once (the disk cache keeps it); running a loop in Python
-# over the body's Numba kernels costs microseconds per step. So a loop is compiled the
-# COMPILE_AFTER-th time it runs (as tiered JITs do): one-off graphs never pay for it,
-# training loops do from their second step on. 1 compiles at once; 0 never.
-COMPILE_AFTER = int(os.environ.get("TINYGRAD_RNN_COMPILE_AFTER", "2"))
-
-
-def _compiled(body, reverse, length, keep_states):
-    """The whole loop compiled into Numba, once it has run COMPILE_AFTER times (None until
-    then, or when the body holds something the generator cannot express: the loop then
-    runs in Python over the body's numba plan)."""
-    key = ("compiled", reverse, length, keep_states)
-    runs = body._functions.get(("runs",) + key, 0) + 1
-    body._functions[("runs",) + key] = runs
-    if key not in body._functions and (COMPILE_AFTER < 1 or runs < COMPILE_AFTER):
-        return None
-    if key not in body._functions:
-        from ..runtime.codegen import Unsupported, compile_scan
-        try:
-            body._functions[key] = compile_scan(body, reverse, length, keep_states)
-        except Unsupported:
-            body._functions[key] = None
-    return body._functions[key]
-
-
-def _run(backend):
-    def run(*arrays, body, n_carry, n_const, length, reverse, _used=None):
-        if backend == "numba":
-            ny = len(body.ys)
-            keep = frozenset(range(n_carry)) if _used is None else frozenset(
-                j for j in range(n_carry) if n_carry + ny + j in _used)
-            if (loop := _compiled(body, reverse, length, keep)) is not None:
-                return loop(*arrays, length=length)
-        fn = body.function(backend)
-        carry = list(arrays[:n_carry])
-        consts = list(arrays[n_carry:n_carry + n_const])
-        xs = arrays[n_carry + n_const:]
-        ys = [np.empty((length,) + y.shape, y.dtype) for y in body.ys]
-        cs = [np.empty((length,) + c.shape, c.dtype) for c in body.carry_in]
-        for t in (range(length - 1, -1, -1) if reverse else range(length)):
-            for c, buf in zip(carry, cs):
-                buf[t] = c
-            outs = fn(*carry, *consts, *[x[t] for x in xs])
-            carry = outs[:n_carry]
-            for y, buf in zip(outs[n_carry:], ys):
-                buf[t] = y
-        return tuple(carry) + tuple(ys) + tuple(cs)
-    return run
 
 
 def _split(seq, n_carry, n_const):
@@ -331,8 +276,15 @@ def _no_batch(*args, **kwargs):
                "function's graph instead (as tr.learn.rtrl does)")
 
 
+def _in_runtime(*arrays, **attrs):
+    raise fail("scan: runs through the runtime's lowering (tinygrad_rnn.runtime.scan_runner); "
+               "call it through tr.function")
+
+
+# how a scan runs (a Python loop over the step, or the loop compiled into Numba) is the
+# runtime's: runtime.scan_runner enters it in the executor's lowering table
 scan = primitive(
-    name="scan", multi=True, shape_rule=_rule, numpy=_run("numpy"), numba=_run("numba"),
+    name="scan", multi=True, shape_rule=_rule, numpy=_in_runtime, numba=_in_runtime,
     avals=_avals, vjp_all=_scan_vjp, jvp_all=_scan_jvp, batch=_no_batch)
 
 

@@ -15,11 +15,11 @@ import re
 
 import numpy as np
 
+from ..graph.loop_plan import plan_loop
 from ..graph.plan import make_plan
 from ..graph.simplify import cse
 from ..graph.traverse import toposort
 from ..ops.kernels.codegen import load_module
-from .loops import plan_loop
 from .notice import slow_notice
 
 _ARG = re.compile(r"\b([xyz])\b")

@@ -12,6 +12,9 @@ from ..graph.node import GraphError, Node, fail, rectangular, user_site
 from ..graph.plan import make_plan
 
 BACKENDS = ("numba", "numpy")
+# lowerings the runtime gives primitives whose running it owns (scan: runtime.scan_runner),
+# per backend, keyed by the primitive; the others run their record's numba / numpy field
+LOWERING: dict[str, dict] = {backend: {} for backend in BACKENDS}
 
 
 class Function:
@@ -80,13 +83,16 @@ class Function:
             try:
                 parts.append(f"{head}\n{compile_scan_source(body, attrs['reverse'], attrs['length'], keep)}")
             except Unsupported as e:
-                inner = body.function(self.backend).source()
+                from .scan_runner import body_function
+                inner = body_function(body, self.backend).source()
                 parts.append(f"{head}: runs as a Python loop over its step ({e})"
                              + (f"\n{inner}" if inner else ""))
         return "\n\n".join(parts)
 
     def _impl(self, node):
         op = node.op
+        if op in LOWERING[self.backend]:
+            return LOWERING[self.backend][op]
         if self.backend == "numba" and op.numba is not None:
             return op.numba
         return op.numpy

@@ -1,4 +1,5 @@
-"""Planning a compiled scan: what runs before, inside and after the time loop.
+"""Planning a compiled scan (a graph-to-graph transformation): what runs before, inside and
+after the time loop.
 
 Two graph transformations, for any body:
 
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..graph.batching import batch_graph
-from ..graph.traverse import depends_on, frontier, rebuild, toposort
 from ..ops import leaves
 from ..ops.elementwise import add
 from ..ops.linalg import matmul
 from ..ops.reduce import reduce_sum
 from ..ops.shape import reshape, transpose
+from .batching import batch_graph
+from .traverse import depends_on, frontier, rebuild, toposort
 
 
 def _ph(shape, dtype, name=None):

@@ -1,0 +1,76 @@
+"""How a ``scan`` node runs: its lowering, entered in the executor's table for both backends.
+
+The numpy backend runs the time loop in Python over the step body's reference plan. The numba
+backend does the same on its first runs and, from the COMPILE_AFTER-th run on, runs the
+whole loop compiled into one Numba function (``runtime.codegen.compile_scan``), unless the
+step holds something the generator cannot express (then it stays a Python loop over the
+body's Numba plan). The compiled functions are kept on the body (``Body._functions``).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..graph.scan import scan
+from .codegen import Unsupported, compile_scan
+from .executor import LOWERING, Function
+
+# Compiling a loop costs seconds, once (the disk cache keeps it); running a loop in Python
+# over the body's Numba kernels costs microseconds per step. So a loop is compiled the
+# COMPILE_AFTER-th time it runs (as tiered JITs do): one-off graphs never pay for it,
+# training loops do from their second step on. 1 compiles at once; 0 never.
+COMPILE_AFTER = int(os.environ.get("TINYGRAD_RNN_COMPILE_AFTER", "2"))
+
+
+def body_function(body, backend: str) -> Function:
+    """The step body as a compiled plan of ``backend`` (one per body and backend)."""
+    if backend not in body._functions:
+        body._functions[backend] = Function(body.inputs, body.outputs, backend, "scan body")
+    return body._functions[backend]
+
+
+def _compiled(body, reverse, length, keep_states):
+    """The whole loop compiled into Numba, once it has run COMPILE_AFTER times (None until
+    then, or when the body holds something the generator cannot express: the loop then
+    runs in Python over the body's numba plan)."""
+    key = ("compiled", reverse, length, keep_states)
+    runs = body._functions.get(("runs",) + key, 0) + 1
+    body._functions[("runs",) + key] = runs
+    if key not in body._functions and (COMPILE_AFTER < 1 or runs < COMPILE_AFTER):
+        return None
+    if key not in body._functions:
+        try:
+            body._functions[key] = compile_scan(body, reverse, length, keep_states)
+        except Unsupported:
+            body._functions[key] = None
+    return body._functions[key]
+
+
+def _run(backend):
+    def run(*arrays, body, n_carry, n_const, length, reverse, _used=None):
+        if backend == "numba":
+            ny = len(body.ys)
+            keep = frozenset(range(n_carry)) if _used is None else frozenset(
+                j for j in range(n_carry) if n_carry + ny + j in _used)
+            if (loop := _compiled(body, reverse, length, keep)) is not None:
+                return loop(*arrays, length=length)
+        fn = body_function(body, backend)
+        carry = list(arrays[:n_carry])
+        consts = list(arrays[n_carry:n_carry + n_const])
+        xs = arrays[n_carry + n_const:]
+        ys = [np.empty((length,) + y.shape, y.dtype) for y in body.ys]
+        cs = [np.empty((length,) + c.shape, c.dtype) for c in body.carry_in]
+        for t in (range(length - 1, -1, -1) if reverse else range(length)):
+            for c, buf in zip(carry, cs):
+                buf[t] = c
+            outs = fn(*carry, *consts, *[x[t] for x in xs])
+            carry = outs[:n_carry]
+            for y, buf in zip(outs[n_carry:], ys):
+                buf[t] = y
+        return tuple(carry) + tuple(ys) + tuple(cs)
+    return run
+
+
+for _backend in ("numba", "numpy"):
+    LOWERING[_backend][scan] = _run(_backend)
