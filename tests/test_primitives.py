@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tr
@@ -283,3 +283,41 @@ def test_compiler_facts_are_fields_of_the_records():
                      "cast", "stop_gradient", "identity"}
     assert {n: p.reduction for n, p in REGISTRY.items() if p.reduction} == {
         "reduce_sum": "sum", "reduce_max": "max"}
+
+
+# a scan's step that holds a scan runs as a Python loop over compiled inner loops, by design
+RUNS_AS_A_PYTHON_LOOP = {"scan", "get"}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@settings(max_examples=3)
+@given(data=st.data())
+def test_every_primitive_compiles_inside_a_scan_body(name, data):
+    """Each primitive inside a loop's step: the loop compiles into Numba (no silent fallback
+    to a Python loop) and gives the NumPy reference's values, on every call (the first
+    uncompiled, the next compiled: runtime.scan_runner.COMPILE_AFTER is 2)."""
+    spec = SPECS[name]
+    args, consts = spec.draw(data)
+    T = 2
+    xs = [tr.placeholder((T,) + a.shape) for a in args]
+    c0 = tr.placeholder(args[0].shape)
+
+    def step(c, x_t):
+        # every input reads the carry, so the primitive is computed inside the loop
+        ins = [x + c if x.shape == c.shape else x + tr.sum(c) for x in x_t]
+        out = spec.build(*ins, *consts)
+        return c, out.astype(np.float64) if out.dtype != np.float64 else out
+    _, ys = tr.scan(step, c0, tuple(xs))
+    stacked = [np.stack([a * (1 + 0.1 * t) for t in range(T)]) for a in args]
+    zero = np.zeros(args[0].shape)
+    ref = tr.function([c0, *xs], [ys], "numpy")(zero, *stacked)[0]
+    f = tr.function([c0, *xs], [ys], "numba")
+    for call in range(3):
+        np.testing.assert_allclose(f(zero, *stacked)[0], ref, rtol=1e-12, atol=1e-12,
+                                   err_msg=f"{name}, call {call + 1}")
+    (step_node,) = [s.node for s in f.plan.steps if s.node.op.name == "scan"]
+    compiled = [v for k, v in step_node.attrs["body"]._functions.items() if k[0] == "compiled"]
+    if name in RUNS_AS_A_PYTHON_LOOP:
+        assert compiled and all(v is None for v in compiled)
+    else:
+        assert compiled and all(v is not None for v in compiled), f"{name} did not compile"

@@ -260,6 +260,9 @@ class GraphEmitter:
             src_layout = self.layout.get(id(self.c(ins[0])), "C")
             self.layout[id(node)] = ({"C": "F", "F": "C"}.get(src_layout, "A")
                                      if node.ndim == 2 and tuple(axes) == (1, 0) else "A")
+        elif op == "getitem" and node.ndim == 0:  # an element: kept a 0-d array, as values are
+            self.src.emit(f"{out} = np.empty((), {_dtype(node)})")
+            self.src.emit(f"{out}[()] = {self.ref(ins[0])}[{self.index(node.attrs['index'])}]")
         elif op == "getitem":
             self.src.emit(f"{out} = {self.ref(ins[0])}[{self.index(node.attrs['index'])}]")
             self.layout[id(node)] = "A"
@@ -357,16 +360,27 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
                      f"{_dtype(body.carry_in[j])})")
     src.emit("for step in range(length):")
     src.emit(f"t = {'length - 1 - step' if reverse else 'step'}", 2)
+    def at_t(name, node):
+        # a step's 0-d slice stays an array (x[t] would be a bare scalar, which the body
+        # cannot index with [()])
+        return f"{name}[t:t + 1].reshape(())" if node.ndim == 0 else f"{name}[t]"
+
+    def scalar(name, node):
+        return f"{name}[()]" if node.ndim == 0 else name
+
     for j in kept:
         if j in keep_states:
-            src.emit(f"s{j}[t] = c{j}", 2)
-    call = ([f"c{j}" for j in kept] + k_in + [f"x{i}[t]" for i in range(nx)]
-            + [f"{p}[t]" for p in pre] + [f"q{i}" for i in range(len(consts))] + ["dims"])
+            src.emit(f"s{j}[t] = {scalar(f'c{j}', body.carry_in[j])}", 2)
+    slices = plan.body_in[len(kept) + nk + nx:]
+    call = ([f"c{j}" for j in kept] + k_in
+            + [at_t(f"x{i}", x) for i, x in enumerate(body.x_in)]
+            + [at_t(p, h) for p, h in zip(pre, slices)]
+            + [f"q{i}" for i in range(len(consts))] + ["dims"])
     src.emit(f"out = body({', '.join(call)})", 2)
     for a, j in enumerate(kept):
         src.emit(f"c{j} = out[{a}]", 2)
-    for k in range(len(loop_outs)):
-        src.emit(f"y{k}[t] = out[{len(kept) + k}]", 2)
+    for k, o in enumerate(loop_outs):
+        src.emit(f"y{k}[t] = {scalar(f'out[{len(kept) + k}]', o)}", 2)
     inits = [f"c{j}_0" for j in range(n) if j not in kept]
     operand = {"loop": lambda k: f"y{n_y + k}", "x": lambda j: f"x{j}", "pre": lambda k: pre[k]}
     post = GraphEmitter(plan.post_in, plan.post_out, src, consts, "e").emit_graph(
