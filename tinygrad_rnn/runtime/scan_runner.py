@@ -5,6 +5,24 @@ backend does the same on its first runs and, from the COMPILE_AFTER-th run on, r
 whole loop compiled into one Numba function (``runtime.codegen.compile_scan``), unless the
 step holds something the generator cannot express (then it stays a Python loop over the
 body's Numba plan). The compiled functions are kept on the body (``Body._functions``).
+
+The path from ``tr.scan`` to machine code, in the order it runs:
+
+1. ``recurrence.scan`` -> ``graph.scan.scan_nodes``: the step is traced once into a ``Body``
+   (placeholders for carry, consts, x_t) and one ``scan`` node; its gradient is another scan
+   (``graph.scan._scan_vjp``, BPTT), fused with the forward one by ``graph.simplify``.
+2. ``runtime.executor.Function`` schedules the graph (``graph.plan``) and finds the scan's
+   lowering here, in ``LOWERING``.
+3. ``graph.loop_plan.plan_loop`` splits the body: what depends on x_t but not on the carry
+   is hoisted before the loop and batched over T; carries that only accumulate (weight
+   gradients) leave the loop as one matmul or sum after it.
+4. ``runtime.codegen.scan_source`` writes the Python source of two Numba functions, ``body``
+   (the step, elementwise chains fused into loop nests, matmul through BLAS) and ``loop``
+   (prologue, time loop, epilogue); every size is read from a ``dims`` array at run time.
+5. ``ops.kernels.codegen.load_module`` writes that source to the disk cache under a hash of
+   its text and imports it; Numba compiles it on the first call (``runtime.notice`` says so
+   when it takes a while) and caches the machine code beside it.
+6. ``tr.function(...).source()`` shows the source of every compiled loop of a function.
 """
 from __future__ import annotations
 
