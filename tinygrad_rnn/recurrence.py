@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .functions import as_tensor, concat, reshape, stop_gradient
 from .graph.node import GraphError, fail
-from .graph.scan import scan_nodes
+from .ops.scan import scan_nodes
 from .tensor import Tensor, api
 
 

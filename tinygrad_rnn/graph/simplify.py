@@ -57,7 +57,7 @@ def fuse_scans(outputs: list[Node]) -> list[Node]:
     """One forward scan where there were two: a BPTT gradient adds a scan that extends the
     forward one with residual ys (same inputs, body with extra outputs); every ``get`` of
     the original is read from the extension instead, so the forward runs once."""
-    from .scan import get
+    from ..ops.scan import get
 
     order = toposort(outputs)
     scans = [n for n in order if n.op.name == "scan"]

@@ -8,9 +8,9 @@ body's Numba plan). The compiled functions are kept on the body (``Body._functio
 
 The path from ``tr.scan`` to machine code, in the order it runs:
 
-1. ``recurrence.scan`` -> ``graph.scan.scan_nodes``: the step is traced once into a ``Body``
+1. ``recurrence.scan`` -> ``ops.scan.scan_nodes``: the step is traced once into a ``Body``
    (placeholders for carry, consts, x_t) and one ``scan`` node; its gradient is another scan
-   (``graph.scan._scan_vjp``, BPTT), fused with the forward one by ``graph.simplify``.
+   (``ops.scan_rules.scan_vjp``, BPTT), fused with the forward one by ``graph.simplify``.
 2. ``runtime.executor.Function`` schedules the graph (``graph.plan``) and finds the scan's
    lowering here, in ``LOWERING``.
 3. ``graph.loop_plan.plan_loop`` splits the body: what depends on x_t but not on the carry
@@ -30,7 +30,7 @@ import os
 
 import numpy as np
 
-from ..graph.scan import scan
+from ..ops.scan import scan
 from .codegen import Unsupported, compile_scan
 from .executor import LOWERING, Function
 
