@@ -57,7 +57,7 @@ def fuse_scans(outputs: list[Node]) -> list[Node]:
     """One forward scan where there were two: a BPTT gradient adds a scan that extends the
     forward one with residual ys (same inputs, body with extra outputs); every ``get`` of
     the original is read from the extension instead, so the forward runs once."""
-    from ..ops.scan import get
+    from ..ops.scan import Layout, get
 
     order = toposort(outputs)
     scans = [n for n in order if n.op.name == "scan"]
@@ -77,9 +77,8 @@ def fuse_scans(outputs: list[Node]) -> list[Node]:
     replace = {}
     for node in order:
         if node.op.name == "get" and id(node.inputs[0]) in into:
-            ext = into[id(node.inputs[0])]
-            body, base = ext.attrs["body"], ext.attrs["body"].extends
-            n_ys = ext.attrs["n_carry"] + len(base.ys)
-            k = node.attrs["k"]
-            replace[id(node)] = get(ext, k=k if k < n_ys else k + len(body.ys) - len(base.ys))
+            orig, ext = Layout.of(node.inputs[0]), into[id(node.inputs[0])]
+            k = node.attrs["k"]  # a final carry or y keeps its place; the states move
+            replace[id(node)] = get(ext, k=k if k < orig.state(0) else
+                                    Layout.of(ext).state(k - orig.state(0)))
     return rebuild(outputs, replace)

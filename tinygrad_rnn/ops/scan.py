@@ -18,6 +18,8 @@ so they can be differentiated again. How it runs is the runtime's (``runtime.sca
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..graph.node import fail
@@ -25,6 +27,46 @@ from ..graph.simplify import without_identities
 from ..graph.traverse import depends_on, frontier, rebuild, toposort
 from . import leaves
 from .registry import check, primitive
+
+
+def cut(seq, *sizes) -> list:
+    """``seq`` cut into consecutive pieces of ``sizes``, then the rest: cut(s, 2, 1) is
+    [s[:2], s[2:3], s[3:]]."""
+    pieces, start = [], 0
+    for n in sizes:
+        pieces.append(list(seq[start:start + n]))
+        start += n
+    return pieces + [list(seq[start:])]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where values sit around a scan node: its inputs are the carry entering the loop
+    (n_carry), the consts the step reads (n_const), then the xs; its outputs the final carry,
+    the stacked ys (n_y), then the carry entering each step (n_carry again)."""
+    n_carry: int
+    n_const: int
+    n_y: int
+
+    @classmethod
+    def of(cls, node) -> Layout:
+        return cls(node.attrs["n_carry"], node.attrs["n_const"], len(node.attrs["body"].ys))
+
+    def inputs(self, seq):
+        """(carry, consts, xs) of a list in the order of the node's inputs."""
+        return cut(seq, self.n_carry, self.n_const)
+
+    def outputs(self, seq):
+        """(final carry, ys, per-step carries) of a list in the order of the node's outputs."""
+        return cut(seq, self.n_carry, self.n_y)
+
+    def y(self, k: int) -> int:
+        """The output index of ys[k]."""
+        return self.n_carry + k
+
+    def state(self, j: int) -> int:
+        """The output index of carry j stacked over the steps."""
+        return self.n_carry + self.n_y + j
 
 
 class Body:
@@ -40,6 +82,10 @@ class Body:
     @property
     def carry_in(self):
         return self.inputs[:self.n_carry]
+
+    @property
+    def const_in(self):
+        return self.inputs[self.n_carry:self.n_carry + self.n_const]
 
     @property
     def x_in(self):

@@ -73,10 +73,10 @@ class Function:
             node = step.node
             if node.op.name != "scan":
                 continue
-            body, attrs = node.attrs["body"], node.attrs
-            n, ny = attrs["n_carry"], len(body.ys)
+            from ..ops.scan import Layout
+            body, attrs, lay = node.attrs["body"], node.attrs, Layout.of(node)
             used = extra.get("_used") or frozenset()
-            keep = frozenset(j for j in range(n) if n + ny + j in used)
+            keep = frozenset(j for j in range(lay.n_carry) if lay.state(j) in used)
             where = body.outputs[0].site if body.outputs else "?"
             head = (f"# scan over T={attrs['length']}{' (reverse)' if attrs['reverse'] else ''},"
                     f" step built at {where}")

@@ -30,7 +30,7 @@ import os
 
 import numpy as np
 
-from ..ops.scan import scan
+from ..ops.scan import Layout, scan
 from .codegen import Unsupported, compile_scan
 from .executor import LOWERING, Function
 
@@ -67,16 +67,14 @@ def _compiled(body, reverse, length, keep_states):
 
 def _run(backend):
     def run(*arrays, body, n_carry, n_const, length, reverse, _used=None):
+        lay = Layout(n_carry, n_const, len(body.ys))
         if backend == "numba":
-            ny = len(body.ys)
             keep = frozenset(range(n_carry)) if _used is None else frozenset(
-                j for j in range(n_carry) if n_carry + ny + j in _used)
+                j for j in range(n_carry) if lay.state(j) in _used)
             if (loop := _compiled(body, reverse, length, keep)) is not None:
                 return loop(*arrays, length=length)
         fn = body_function(body, backend)
-        carry = list(arrays[:n_carry])
-        consts = list(arrays[n_carry:n_carry + n_const])
-        xs = arrays[n_carry + n_const:]
+        carry, consts, xs = lay.inputs(arrays)
         ys = [np.empty((length,) + y.shape, y.dtype) for y in body.ys]
         cs = [np.empty((length,) + c.shape, c.dtype) for c in body.carry_in]
         for t in (range(length - 1, -1, -1) if reverse else range(length)):
