@@ -1,11 +1,12 @@
 """python -m benchmarks [--quick] [--models LSTM,GRU,RNN] [--sizes tiny,small,...]
-[--dtypes float32,float64] [--repeats N] [--json FILE]
+[--dtypes float32,float64] [--repeats N] [--json FILE] | --cold
 
 Times one training step (forward over T steps, loss = sum of squares of the outputs, full
 backward) for every installed contestant, each in its own worker process, interleaved round
 by round so that all see the same machine; prints medians and the ratio to PyTorch, the
 first call (build, and compile when the disk cache is cold), peak memory of each worker,
-and time against T; writes JSON."""
+and time against T; writes JSON. Loops compile in the calling process here (before timing
+starts); ``--cold`` instead measures what a new user waits for (``benchmarks/cold.py``)."""
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,7 @@ def measure(names, model, size, dtype, repeats, budget_s, settle_s=0.25):
             continue  # minutes per step: the reference backend is for correctness
         proc = subprocess.Popen([sys.executable, "-m", "benchmarks.worker", name, model, size, dtype],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                env=dict(os.environ, TINYGRAD_RNN_BACKGROUND="0"),
                                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         workers[name] = (proc, json.loads(proc.stdout.readline())["first_call_s"])
 
@@ -70,7 +72,20 @@ def main(argv=None):
                    help="idle seconds before each timed step (other libraries' threads stop spinning)")
     p.add_argument("--scaling", default="10,50,200", help="values of T for time-vs-T (small)")
     p.add_argument("--json", default="benchmark.json")
+    p.add_argument("--cold", action="store_true",
+                   help="time to first result, longest call and time to compiled speed, "
+                        "with an empty and a warm cache")
     args = p.parse_args(argv)
+    if args.cold:
+        from .cold import cold
+        rows = cold()
+        with open(args.json, "w") as f:
+            json.dump(dict(cold=rows, machine=platform.platform(), cores=os.cpu_count()), f,
+                      indent=1)
+        print(f"\nwrote {args.json}")
+        return 0
+    from tinygrad_rnn.runtime import background
+    background.ENABLED = False  # time-vs-T below: the second call compiles, here
     if args.quick:
         args.models, args.sizes, args.dtypes = "LSTM", "tiny", "float32"
         args.repeats, args.scaling = 5, "10,20"

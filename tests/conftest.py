@@ -1,8 +1,13 @@
 import os
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, settings
+# Loops compile in the process that runs them (not in a helper process while calls run
+# uncompiled), so that every test knows which tier answers each call. Set before the
+# library is imported; tests/test_background_compile.py turns helpers on where it tests them.
+os.environ.setdefault("TINYGRAD_RNN_BACKGROUND", "0")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "default", deadline=None, max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "25")),

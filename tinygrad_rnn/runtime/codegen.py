@@ -11,6 +11,7 @@ disk by its text (see ``ops.kernels.codegen``), so a second process compiles not
 """
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -20,7 +21,11 @@ from ..graph.plan import make_plan
 from ..graph.simplify import cse
 from ..graph.traverse import toposort
 from ..ops.kernels.codegen import load_module
-from .notice import slow_notice
+from ..ops.leaves import constant, fill, placeholder
+from ..ops.linalg import matmul
+from ..ops.shape import broadcast_to, concat, getitem, reshape, transpose, unslice
+from . import background
+from .notice import say, slow_notice
 
 _ARG = re.compile(r"\b([xyz])\b")
 
@@ -47,6 +52,17 @@ class Source:
 
     def emit(self, line: str, indent: int = 1):
         self.lines.append("    " * indent + line)
+
+    def copy(self, target: str, value: str, shape, lead: str = "", indent: int = 1):
+        """``target[lead, i...] = value[i...]`` as a loop nest. Slice assignment of arrays
+        would be one line, but it makes Numba compile its shape-mismatch message (string
+        formatting: seconds, once per process); a loop nest types in milliseconds."""
+        idx = [f"i{k}" for k in range(len(shape))]
+        for k, d in enumerate(shape):
+            self.emit(f"for i{k} in range({self.dim(d)}):", indent + k)
+        at = ", ".join(([lead] if lead else []) + idx)
+        src = f"{value}[{', '.join(idx)}]" if idx else f"{value}[()]"
+        self.emit(f"{target}[{at or '()'}] = {src}", indent + len(shape))
 
 
 def _scalar(node) -> str:
@@ -91,10 +107,10 @@ class GraphEmitter:
         if id(node) in self.out_ids:
             return False
         users = self.users[id(node)]
-        if node.op.name == "fill":
+        if node.op is fill:
             return bool(users) and all(self._elementwise(u) or bool(u.op.reduction)
                                        for u in users)
-        if node.op.name == "broadcast_to":
+        if node.op is broadcast_to:
             return bool(users) and all(self._elementwise(u) for u in users)
         # an elementwise value read once by a reduction is computed inside the reduction's
         # loop; every other elementwise value joins a fused loop group (see ``generate``)
@@ -125,11 +141,11 @@ class GraphEmitter:
     def expression(self, node, idx, body):
         """``node`` computed from its inputs at index ``idx`` (fill: a literal; broadcast_to:
         its input at the broadcast index; elementwise: the primitive's scalar form)."""
-        if node.op.name == "fill":
+        if node.op is fill:
             v = node.attrs["value"]
             return repr(bool(v) if node.dtype == np.bool_ else float(v) if node.dtype.kind == "f"
                         else int(v))
-        if node.op.name == "broadcast_to":
+        if node.op is broadcast_to:
             (x,) = node.inputs
             lead = node.ndim - x.ndim
             mapped = ["0" if d == 1 and node.shape[lead + k] != 1 else idx[lead + k]
@@ -190,7 +206,7 @@ class GraphEmitter:
         out, stack = set(), list(node.inputs)
         while stack:
             i = self.c(stack.pop())
-            if self._inlined(i) and i.op.name != "fill":
+            if self._inlined(i) and i.op is not fill:
                 stack.extend(i.inputs)
             else:
                 out.add(id(i))
@@ -217,63 +233,16 @@ class GraphEmitter:
         self.loops(lambda k: f"xs_{out}[{k}]", x.ndim, body, inner)
 
     def node(self, node):
+        """Emit ``node`` as an array of its own, by its primitive's entry in ``EMIT``."""
         out = f"{self.prefix}{len(self.var)}"
-        op = node.op.name
-        ins = node.inputs
         self.var[id(node)] = out
         self.layout[id(node)] = "C"
-        ins = [self.c(i) for i in ins]
-        if op == "fill":
-            self.src.emit(f"{out} = np.full({self.src.shape(node.shape)}, "
-                          f"{self.expression(node, [], [])}, {_dtype(node)})")
-        elif op == "constant":
-            self.constants.append(np.array(node.attrs["value"], order="C"))
-            self.var[id(node)] = f"q{len(self.constants) - 1}"
-        elif self._elementwise(node) or op == "broadcast_to":
-            del self.var[id(node)]
-            self.group([node])
-        elif node.op.reduction:
-            self.reduce(node, out)
-        elif op == "matmul":
-            a, b = ins
-            if a.ndim == 2:
-                self.src.emit(f"{out} = np.dot({self.ref(a, self.layout.get(id(a)) == 'A')}, "
-                              f"{self.ref(b, self.layout.get(id(b)) == 'A')})")
-            else:
-                m, p, n = a.shape[-2], a.shape[-1], b.shape[-1]
-                nb = int(np.prod(a.shape[:-2]))
-                d_nb, d_m, d_p, d_n = (self.src.dim(v) for v in (nb, m, p, n))
-                self.src.emit(f"a_{out} = {self.ref(a, True)}.reshape(({d_nb}, {d_m}, {d_p}))")
-                self.src.emit(f"b_{out} = {self.ref(b, True)}.reshape(({d_nb}, {d_p}, {d_n}))")
-                self.src.emit(f"o_{out} = np.empty(({d_nb}, {d_m}, {d_n}), {_dtype(node)})")
-                self.src.emit(f"for bq in range({d_nb}):")
-                self.src.emit(f"o_{out}[bq] = np.dot(a_{out}[bq], b_{out}[bq])", 2)
-                self.src.emit(f"{out} = o_{out}.reshape({self.src.shape(node.shape)})")
-        elif op == "reshape":
-            self.src.emit(f"{out} = {self.ref(ins[0], True)}.reshape({self.src.shape(node.shape)})")
-        elif op == "transpose":
-            axes = node.attrs["axes"]
-            if tuple(axes) == (1, 0):  # .T keeps Numba's layout exact (C <-> F), np.transpose gives A
-                self.src.emit(f"{out} = {self.ref(ins[0])}.T")
-            else:
-                self.src.emit(f"{out} = np.transpose({self.ref(ins[0])}, {tuple(axes)!r})")
-            src_layout = self.layout.get(id(self.c(ins[0])), "C")
-            self.layout[id(node)] = ({"C": "F", "F": "C"}.get(src_layout, "A")
-                                     if node.ndim == 2 and tuple(axes) == (1, 0) else "A")
-        elif op == "getitem" and node.ndim == 0:  # an element: kept a 0-d array, as values are
-            self.src.emit(f"{out} = np.empty((), {_dtype(node)})")
-            self.src.emit(f"{out}[()] = {self.ref(ins[0])}[{self.index(node.attrs['index'])}]")
-        elif op == "getitem":
-            self.src.emit(f"{out} = {self.ref(ins[0])}[{self.index(node.attrs['index'])}]")
-            self.layout[id(node)] = "A"
-        elif op == "unslice":
-            self.src.emit(f"{out} = np.zeros({self.src.shape(node.shape)}, {_dtype(node)})")
-            self.src.emit(f"{out}[{self.index(node.attrs['index'])}] = {self.ref(ins[0])}")
-        elif op == "concat":
-            parts = ", ".join(self.ref(i) for i in ins)
-            self.src.emit(f"{out} = np.concatenate(({parts},), axis={node.attrs['axis']})")
-        else:
-            raise Unsupported(op)
+        if node.op.reduction:
+            return self.reduce(node, out)
+        emit = EMIT.get(node.op)
+        if emit is None:
+            raise Unsupported(node.op.name)
+        emit(self, node, out, [self.c(i) for i in node.inputs])
 
     def index(self, index):
         parts = []
@@ -300,14 +269,12 @@ class GraphEmitter:
             n = step.node
             if id(n) in self.var:
                 continue
-            if n.op.name == "placeholder":
+            if n.op is placeholder:
                 raise Unsupported("a placeholder that is not an input")
-            if n.op.leaf and n.op.name not in ("fill", "constant"):
-                raise Unsupported(n.op.name)
             if self._inlined(n):
                 continue
             wanted = self.reads(n)
-            elementwise = self._elementwise(n) or n.op.name == "broadcast_to"
+            elementwise = self._elementwise(n) or n.op is broadcast_to
             # a member may read members of its own group (same iteration), not of others
             for shape in [k for k, ms in pending.items()
                           if (not elementwise or k != n.shape) and wanted & {id(m) for m in ms}]:
@@ -326,11 +293,113 @@ class GraphEmitter:
         return outs
 
 
+# ---- the lowering of each primitive that becomes an array of its own ----------------------
+# Elementwise primitives (``scalar``), ``broadcast_to`` and ``fill`` (read at an index) and
+# reductions (``reduction``) are fused into loop nests by GraphEmitter itself; every other
+# primitive a step may hold has an entry here: emit(emitter, node, out, inputs) writes the
+# lines computing ``out``. A primitive without one cannot be compiled (``Unsupported``), and
+# tests/test_primitives.py compiles every primitive inside a scan body, so a missing entry
+# fails a test rather than silently running the loop in Python.
+EMIT: dict = {}
+
+
+def _lowers(*prims):
+    def enter(fn):
+        for p in prims:
+            EMIT[p] = fn
+        return fn
+    return enter
+
+
+@_lowers(fill)
+def _fill(e, node, out, ins):
+    e.src.emit(f"{out} = np.full({e.src.shape(node.shape)}, {e.expression(node, [], [])}, "
+               f"{_dtype(node)})")
+
+
+@_lowers(constant)
+def _constant(e, node, out, ins):
+    e.constants.append(np.array(node.attrs["value"], order="C"))
+    e.var[id(node)] = f"q{len(e.constants) - 1}"
+
+
+@_lowers(matmul)
+def _matmul(e, node, out, ins):
+    a, b = ins
+    if a.ndim == 2:
+        # np.dot takes C and F operands as they are; only a strided view is copied
+        e.src.emit(f"{out} = np.dot({e.ref(a, e.layout.get(id(a)) == 'A')}, "
+                   f"{e.ref(b, e.layout.get(id(b)) == 'A')})")
+        return
+    m, p, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    nb = int(np.prod(a.shape[:-2]))
+    d_nb, d_m, d_p, d_n = (e.src.dim(v) for v in (nb, m, p, n))
+    e.src.emit(f"a_{out} = {e.ref(a, True)}.reshape(({d_nb}, {d_m}, {d_p}))")
+    e.src.emit(f"b_{out} = {e.ref(b, True)}.reshape(({d_nb}, {d_p}, {d_n}))")
+    e.src.emit(f"o_{out} = np.empty(({d_nb}, {d_m}, {d_n}), {_dtype(node)})")
+    e.src.emit(f"for bq in range({d_nb}):")
+    e.src.emit(f"np.dot(a_{out}[bq], b_{out}[bq], o_{out}[bq])", 2)
+    e.src.emit(f"{out} = o_{out}.reshape({e.src.shape(node.shape)})")
+
+
+@_lowers(reshape)
+def _reshape(e, node, out, ins):
+    e.src.emit(f"{out} = {e.ref(ins[0], True)}.reshape({e.src.shape(node.shape)})")
+
+
+@_lowers(transpose)
+def _transpose(e, node, out, ins):
+    axes = tuple(node.attrs["axes"])
+    (x,) = ins
+    if axes == (1, 0):  # .T keeps Numba's layout exact (C <-> F): a view, no copy
+        e.src.emit(f"{out} = {e.ref(x)}.T")
+        e.layout[id(node)] = {"C": "F", "F": "C"}.get(e.layout.get(id(x), "C"), "A")
+        return
+    # other permutations are copied by a loop nest: np.transpose with an axes tuple costs
+    # Numba seconds of typing, and its result would be copied to contiguous anyway
+    e.src.emit(f"{out} = np.empty({e.src.shape(node.shape)}, {_dtype(node)})")
+    inverse = [axes.index(k) for k in range(len(axes))]
+    idx = [f"i{k}" for k in range(node.ndim)]
+    for k, d in enumerate(node.shape):
+        e.src.emit(f"for i{k} in range({e.src.dim(d)}):", 1 + k)
+    e.src.emit(f"{out}[{', '.join(idx)}] = {e.ref(x)}[{', '.join(idx[j] for j in inverse)}]",
+               1 + node.ndim)
+
+
+@_lowers(getitem)
+def _getitem(e, node, out, ins):
+    if node.ndim == 0:  # an element: kept a 0-d array, as values are
+        e.src.emit(f"{out} = np.empty((), {_dtype(node)})")
+        e.src.emit(f"{out}[()] = {e.ref(ins[0])}[{e.index(node.attrs['index'])}]")
+        return
+    e.src.emit(f"{out} = {e.ref(ins[0])}[{e.index(node.attrs['index'])}]")
+    e.layout[id(node)] = "A"
+
+
+@_lowers(unslice)
+def _unslice(e, node, out, ins):
+    e.src.emit(f"{out} = np.zeros({e.src.shape(node.shape)}, {_dtype(node)})")
+    e.src.emit(f"w_{out} = {out}[{e.index(node.attrs['index'])}]")
+    e.src.copy(f"w_{out}", e.ref(ins[0]), ins[0].shape)
+
+
+@_lowers(concat)
+def _concat(e, node, out, ins):
+    parts = ", ".join(e.ref(i) for i in ins)
+    e.src.emit(f"{out} = np.concatenate(({parts},), axis={node.attrs['axis']})")
+
+
 HEADER = "@njit(cache=True, nogil=True, error_model='numpy')"
+# the step is called only from the loop: no wrappers for calls from Python or C (less to
+# generate and optimize)
+BODY_HEADER = ("@njit(cache=True, nogil=True, error_model='numpy', no_cpython_wrapper=True, "
+               "no_cfunc_wrapper=True)")
 
 
 def scan_source(body, reverse: bool, length: int, keep_states: frozenset = frozenset()):
-    """(module source, dims, constants) of a compiled scan over ``body``."""
+    """(module source, dims, constants) of a compiled scan over ``body``; the loop function
+    is ``loop(*carries, *consts, *xs, *constants, length, reverse, dims)`` (the source is
+    the same for both directions)."""
     plan = plan_loop(body, length, set(keep_states))
     n, nk, nx = body.n_carry, body.n_const, len(body.inputs) - body.n_carry - body.n_const
     dims, consts = [], []
@@ -359,18 +428,17 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
             src.emit(f"s{j} = np.empty((length,) + {src.shape(body.carry_in[j].shape)}, "
                      f"{_dtype(body.carry_in[j])})")
     src.emit("for step in range(length):")
-    src.emit(f"t = {'length - 1 - step' if reverse else 'step'}", 2)
+    # the direction is an argument, not part of the source: a reverse scan (a backward pass,
+    # a bidirectional layer) shares the compiled module of the forward one with its body
+    src.emit("t = length - 1 - step if reverse else step", 2)
     def at_t(name, node):
         # a step's 0-d slice stays an array (x[t] would be a bare scalar, which the body
         # cannot index with [()])
         return f"{name}[t:t + 1].reshape(())" if node.ndim == 0 else f"{name}[t]"
 
-    def scalar(name, node):
-        return f"{name}[()]" if node.ndim == 0 else name
-
     for j in kept:
         if j in keep_states:
-            src.emit(f"s{j}[t] = {scalar(f'c{j}', body.carry_in[j])}", 2)
+            src.copy(f"s{j}", f"c{j}", body.carry_in[j].shape, lead="t", indent=2)
     slices = plan.body_in[len(kept) + nk + nx:]
     call = ([f"c{j}" for j in kept] + k_in
             + [at_t(f"x{i}", x) for i, x in enumerate(body.x_in)]
@@ -380,7 +448,8 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
     for a, j in enumerate(kept):
         src.emit(f"c{j} = out[{a}]", 2)
     for k, o in enumerate(loop_outs):
-        src.emit(f"y{k}[t] = {scalar(f'out[{len(kept) + k}]', o)}", 2)
+        src.emit(f"o{k} = out[{len(kept) + k}]", 2)
+        src.copy(f"y{k}", f"o{k}", o.shape, lead="t", indent=2)
     inits = [f"c{j}_0" for j in range(n) if j not in kept]
     operand = {"loop": lambda k: f"y{n_y + k}", "x": lambda j: f"x{j}", "pre": lambda k: pre[k]}
     post = GraphEmitter(plan.post_in, plan.post_out, src, consts, "e").emit_graph(
@@ -392,10 +461,10 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
               f"np.empty({(0,) * body.carry_in[j].ndim!r}, {_dtype(body.carry_in[j])})"
               for j in range(n)]
     q_args = [f"q{i}" for i in range(len(consts))]
-    body_fn = "\n".join([f"{HEADER}\ndef body({', '.join(b_args + q_args + ['dims'])}):"]
+    body_fn = "\n".join([f"{BODY_HEADER}\ndef body({', '.join(b_args + q_args + ['dims'])}):"]
                         + bsrc.lines + ["    return (" + "".join(o + ", " for o in bouts) + ")"])
     loop_fn = "\n".join([f"{HEADER}\ndef loop({', '.join(c_in + k_in + x_in + q_args)}, "
-                         "length, dims):"] + src.lines
+                         "length, reverse, dims):"] + src.lines
                         + ["    return (" + "".join(o + ", " for o in finals + ys + states) + ")"])
     head = ("import math\nimport numpy as np\nfrom numba import njit\n\n"
             "from tinygrad_rnn.ops.kernels.fast_math import fast_exp, fast_sigmoid, fast_tanh\n\n\n")
@@ -417,24 +486,53 @@ def _check_compilable(body):
 
 
 def compile_scan(body, reverse: bool, length: int, keep_states: frozenset = frozenset()):
-    """A function (*arrays, length) -> tuple of outputs, running the whole scan in Numba.
-    keep_states: the carries whose per-step values someone reads (the rest are not stored)."""
+    """The whole scan as one Numba function: ``run(*arrays, length) -> tuple of outputs``.
+    keep_states: the carries whose per-step values someone reads (the rest are not stored).
+
+    ``run.ready(*arrays, length)`` says whether a call now runs compiled without waiting:
+    the machine code is loaded or in the disk cache; otherwise (the first time) it starts a
+    helper process that compiles it (``runtime.background``) and says False until that one
+    is done, so the caller runs the loop uncompiled meanwhile. With background compiles off
+    it is always True: the first call compiles, in this process."""
     _check_compilable(body)
     source, dims, consts = scan_source(body, reverse, length, keep_states)
     # an array, not a tuple: Numba types each index into a long tuple at great cost
     dims = np.array(dims, dtype=np.int64)
-    loop = load_module(source).loop
+    module = load_module(source)
+    loop, path = module.loop, module.__file__
     site = body.outputs[0].site if body.outputs else "?"
     what = (f"the {'reverse-time' if reverse else 'forward'} loop of a scan (step built at "
             f"{site}) into machine code")
+    announced: list = []
 
-    def run(*arrays, length):
+    def arguments(arrays, length):
         ready = [a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
                  for a in (np.asarray(x) for x in arrays)]
+        return ready + consts + [length, int(reverse), dims]
+
+    def ready(*arrays, length) -> bool:
+        if loop.signatures or not background.ENABLED:
+            return True
+        sig = background.signature(arguments(arrays, length))
+        if sig not in announced:
+            announced.append(sig)
+            if not background.ready(path, sig):
+                say(f"tinygrad_rnn: compiling {what} in a helper process; calls run "
+                    "uncompiled until it is ready. This happens once (the disk cache keeps "
+                    "it, for this and later processes).")
+                return False
+            return True
+        return background.ready(path, sig)
+
+    def run(*arrays, length):
+        args = arguments(arrays, length)
         if not loop.signatures:  # the first call compiles (or loads from the disk cache)
             with slow_notice(what):
-                return loop(*ready, *consts, length, dims)
-        return loop(*ready, *consts, length, dims)
+                out = loop(*args)
+            background.mark_cached(path, background.signature(args))
+            return out
+        return loop(*args)
 
+    run.ready = ready
     run.source = source
     return run

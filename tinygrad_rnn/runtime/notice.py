@@ -29,3 +29,9 @@ def slow_notice(what: str, after_s: float = 1.0):
         yield
     finally:
         timer.cancel()
+
+
+def say(line: str):
+    """Print one line to stderr (unless TINYGRAD_RNN_QUIET is set)."""
+    if not os.environ.get("TINYGRAD_RNN_QUIET"):
+        print(line, file=sys.stderr, flush=True)

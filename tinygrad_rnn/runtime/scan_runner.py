@@ -71,7 +71,8 @@ def _run(backend):
         if backend == "numba":
             keep = frozenset(range(n_carry)) if _used is None else frozenset(
                 j for j in range(n_carry) if lay.state(j) in _used)
-            if (loop := _compiled(body, reverse, length, keep)) is not None:
+            loop = _compiled(body, reverse, length, keep)
+            if loop is not None and loop.ready(*arrays, length=length):
                 return loop(*arrays, length=length)
         fn = body_function(body, backend)
         carry, consts, xs = lay.inputs(arrays)

@@ -79,12 +79,18 @@ def load_module(source: str):
         with os.fdopen(fd, "w") as f:
             f.write(source)
         os.replace(tmp, path)
-    name = f"tinygrad_rnn_kernels.ew_{digest}"
+    _loaded[digest] = load_module_file(path)
+    return _loaded[digest]
+
+
+def load_module_file(path: str):
+    """Import a generated module from its file (its functions compile when first called,
+    or load from Numba's cache kept beside the file)."""
+    name = "tinygrad_rnn_kernels." + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    _loaded[digest] = module
     return module
 
 
