@@ -321,3 +321,24 @@ def test_every_primitive_compiles_inside_a_scan_body(name, data):
         assert compiled and all(v is None for v in compiled)
     else:
         assert compiled and all(v is not None for v in compiled), f"{name} did not compile"
+
+
+def test_unslice_of_one_element_compiles_inside_a_scan_body():
+    """Found by CI: the gradient of ``x[i]`` (a 0-d element) inside a loop is an unslice of a
+    0-d value; indexing a 1-d buffer with an integer gives Numba a scalar, not a view to
+    write through, so the element is written directly."""
+    xs = tr.placeholder((3, 4))
+    c0 = tr.placeholder((4,))
+
+    def step(c, x_t):
+        v = (x_t + c)[1]
+        return c, _unslice(v * v, (1,), (4,))
+    _, ys = tr.scan(step, c0, xs)
+    x = np.arange(12.0).reshape(3, 4)
+    ref = tr.function([c0, xs], [ys], "numpy")(np.ones(4), x)[0]
+    expected = np.zeros((3, 4))
+    expected[:, 1] = (x[:, 1] + 1) ** 2
+    np.testing.assert_array_equal(ref, expected)
+    f = tr.function([c0, xs], [ys], "numba")
+    for call in range(3):
+        np.testing.assert_array_equal(f(np.ones(4), x)[0], ref, err_msg=f"call {call + 1}")

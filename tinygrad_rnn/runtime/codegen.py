@@ -379,6 +379,9 @@ def _getitem(e, node, out, ins):
 @_lowers(unslice)
 def _unslice(e, node, out, ins):
     e.src.emit(f"{out} = np.zeros({e.src.shape(node.shape)}, {_dtype(node)})")
+    if ins[0].ndim == 0:  # one element: indexing gives a scalar, not a view to write through
+        e.src.emit(f"{out}[{e.index(node.attrs['index'])}] = {e.ref(ins[0])}[()]")
+        return
     e.src.emit(f"w_{out} = {out}[{e.index(node.attrs['index'])}]")
     e.src.copy(f"w_{out}", e.ref(ins[0]), ins[0].shape)
 
