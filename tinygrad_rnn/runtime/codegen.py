@@ -538,4 +538,5 @@ def compile_scan(body, reverse: bool, length: int, keep_states: frozenset = froz
 
     run.ready = ready
     run.source = source
+    run.loop = loop  # the Numba dispatcher: .signatures (compiled here?), .stats (disk cache)
     return run
