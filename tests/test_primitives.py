@@ -283,6 +283,9 @@ def test_compiler_facts_are_fields_of_the_records():
                      "cast", "stop_gradient", "identity"}
     assert {n: p.reduction for n, p in REGISTRY.items() if p.reduction} == {
         "reduce_sum": "sum", "reduce_max": "max"}
+    assert {n for n, p in REGISTRY.items() if p.fed} == {"placeholder"}
+    assert {n for n, p in REGISTRY.items() if p.selects} == {"get"}
+    assert {n for n, p in REGISTRY.items() if p.same_as_input} == {"identity"}
 
 
 # a scan's step that holds a scan runs as a Python loop over compiled inner loops, by design

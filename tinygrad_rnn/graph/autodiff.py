@@ -68,7 +68,7 @@ def _vjp(outputs, cotangents, wrt, partial):
         g = cot.get(id(node))
         if g is None or node.op.leaf or id(node) in stop:
             continue
-        if node.op.name == "get":
+        if node.op.selects:
             (src,) = node.inputs
             slots = cot.setdefault(id(src), [None] * len(src.op.avals(src)))
             k = node.attrs["k"]
@@ -109,7 +109,7 @@ def _jvp(outputs, primals, tangents):
         if id(node) not in needed or id(node) in tan or node.op.leaf:
             continue
         ts = [tan.get(id(x)) for x in node.inputs]
-        if node.op.name == "get":
+        if node.op.selects:
             t = ts[0][node.attrs["k"]] if ts[0] is not None else None
         elif node.op.multi:
             t = node.op.jvp_all(ts, node, *node.inputs, **node.attrs)

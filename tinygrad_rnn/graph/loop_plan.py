@@ -126,7 +126,7 @@ def plan_loop(body, length: int, keep_states: set) -> LoopPlan:
 def _accumulator_terms(new, c, users):
     """[terms] when new = c + t1 + t2 + ... with c read nowhere else and c' read by nothing in
     the step (the 1997 LSTM's c' = c + i g is no accumulator: h reads c'); else None."""
-    if new.op.name != "add" or users.get(id(c), 0) != 1 or users.get(id(new), 0):
+    if new.op is not add or users.get(id(c), 0) != 1 or users.get(id(new), 0):
         return None
     a, b = new.inputs
     if a is c and b is not c:
@@ -138,7 +138,7 @@ def _accumulator_terms(new, c, users):
     terms, stack = [], [rest]
     while stack:
         t = stack.pop()
-        if t.op.name == "add" and users.get(id(t), 0) == 1:
+        if t.op is add and users.get(id(t), 0) == 1:
             stack.extend(t.inputs)
         else:  # a matmul or a sum is reduced with one big op; anything else is stacked and summed
             terms.append(t)
@@ -149,14 +149,14 @@ def _accumulator_terms(new, c, users):
 
 def _reduced(term, stacked, length):
     """sum over t of ``term`` from its stacked operands, as one matmul or one sum."""
-    if term.op.name not in ("matmul", "reduce_sum") or (term.op.name == "matmul" and term.ndim != 2):
+    if term.op not in (matmul, reduce_sum) or (term.op is matmul and term.ndim != 2):
         return reduce_sum(stacked(term), axis=(0,), keepdims=False)
-    if term.op.name == "matmul":
+    if term.op is matmul:
         A, B = term.inputs
         m, k = A.shape
         n = B.shape[1]
         Bs = stacked(B)  # (T, k, n)
-        if A.op.name == "transpose":  # A_t = P_t^T (BPTT's h^T delta): stack P, no copy
+        if A.op is transpose:  # A_t = P_t^T (BPTT's h^T delta): stack P, no copy
             left = transpose(reshape(stacked(A.inputs[0]), shape=(length * k, m)), axes=(1, 0))
         else:
             left = reshape(transpose(stacked(A), axes=(1, 0, 2)), shape=(m, length * k))

@@ -50,5 +50,5 @@ def make_plan(outputs: list[Node]) -> Plan:
             frees.setdefault(reader, []).append(s)
     for step in steps:
         step.release = tuple(frees.get(step.slot, ()))
-    placeholders = {id(s.node): s.slot for s in steps if s.node.op.name == "placeholder"}
+    placeholders = {id(s.node): s.slot for s in steps if s.node.op.fed}
     return Plan(steps, output_slots, placeholders, len(steps))

@@ -18,10 +18,10 @@ def cse(order: list[Node]) -> dict[int, Node]:
     rep: dict[int, Node] = {}
     seen: dict[tuple, Node] = {}
     for node in order:
-        if node.op.name == "identity":  # the same value as its input: no step of its own
+        if node.op.same_as_input:  # the same value as its input: no step of its own
             rep[id(node)] = rep[id(node.inputs[0])]
             continue
-        if node.op.name == "placeholder" or not node.op.pure:
+        if node.op.fed or not node.op.pure:
             rep[id(node)] = node
             continue
         op, inputs, attrs, dtype = node.key()
@@ -37,7 +37,7 @@ def without_identities(outputs: list[Node]) -> list[Node]:
     done: dict[int, Node] = {}
     for node in toposort(outputs):
         inputs = [done.get(id(i), i) for i in node.inputs]
-        if node.op.name == "identity":
+        if node.op.same_as_input:
             done[id(node)] = inputs[0]
         elif any(a is not b for a, b in zip(inputs, node.inputs)):
             done[id(node)] = Node(node.op, inputs, node.attrs, node.shape, node.dtype,
@@ -57,10 +57,10 @@ def fuse_scans(outputs: list[Node]) -> list[Node]:
     """One forward scan where there were two: a BPTT gradient adds a scan that extends the
     forward one with residual ys (same inputs, body with extra outputs); every ``get`` of
     the original is read from the extension instead, so the forward runs once."""
-    from ..ops.scan import Layout, get
+    from ..ops.scan import Layout, get, scan
 
     order = toposort(outputs)
-    scans = [n for n in order if n.op.name == "scan"]
+    scans = [n for n in order if n.op is scan]
 
     def key(n, body):
         return (id(body), tuple(id(i) for i in n.inputs), n.attrs["length"], n.attrs["reverse"])
@@ -76,7 +76,7 @@ def fuse_scans(outputs: list[Node]) -> list[Node]:
         return outputs
     replace = {}
     for node in order:
-        if node.op.name == "get" and id(node.inputs[0]) in into:
+        if node.op is get and id(node.inputs[0]) in into:
             orig, ext = Layout.of(node.inputs[0]), into[id(node.inputs[0])]
             k = node.attrs["k"]  # a final carry or y keeps its place; the states move
             replace[id(node)] = get(ext, k=k if k < orig.state(0) else

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..functions import reshape
 from ..graph.autodiff import vjp_graph
+from ..ops.leaves import is_fill
 from ..tensor import Tensor, api, tensor
 from ..transforms import function, grad
 from .common import check_loss, check_sequence, check_state
@@ -75,7 +76,7 @@ def error_flow_data(cell, xs, loss_fn, state0=None, backend: str = "numba") -> E
         wrt = [c.node for k, c in enumerate(flat) if k != skip]
         targets = [k for k in range(len(flat)) if k != skip]
         for k, part in zip(targets, vjp_graph([source_node], [cotangent], wrt, partial=True)):
-            if not (part.op.name == "fill" and part.attrs["value"] == 0):  # no path at all
+            if not is_fill(part, 0):  # no path at all
                 pieces.append(Tensor(part))
                 ends.append((source_key, key[k]))
 

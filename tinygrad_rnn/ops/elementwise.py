@@ -53,14 +53,15 @@ def _rule(kind):
 
 
 def elementwise(name, arity, scalar, numpy, kind="float", partial=None, fold=None,
-                loop_scalar=None, moves=False):
+                loop_scalar=None, moves=False, same_as_input=False, symbol=None):
     """Declare an elementwise primitive. ``partial``: one rule per input (None where no
     derivative flows), ``rule(v, out, *inputs) -> d out / d input * v``: the Jacobian is
     diagonal, so the same rule is the VJP (v a cotangent) and the JVP (v a tangent)."""
     return primitive(name=name, arity=arity, scalar=scalar, numpy=numpy,
                      numba=elementwise_kernel(name, arity, scalar, kind), shape_rule=_rule(kind),
                      vjp=partial, jvp=partial, fold=fold, batch=batch_elementwise(name),
-                     loop_scalar=loop_scalar, moves=moves)
+                     loop_scalar=loop_scalar, moves=moves, same_as_input=same_as_input,
+                     symbol=symbol)
 
 
 def _as(node, like):
@@ -69,7 +70,7 @@ def _as(node, like):
 
 
 def _fold_add(x, y):
-    from .shape import merge_unslices
+    from .shape import merge_unslices, unslice
     if x.shape != y.shape:
         return None
     if is_fill(y, 0):
@@ -81,7 +82,7 @@ def _fold_add(x, y):
         return merged
     # (a + u1) + u2 -> a + (u1 + u2): the blocks are disjoint, so the sums are exact
     for s, u in ((x, y), (y, x)):
-        if s.op is add and s.engine and u.op.name == "unslice":
+        if s.op is add and s.engine and u.op is unslice:
             for k in (0, 1):
                 m = merge_unslices(s.inputs[k], u)
                 if m is not None:
@@ -124,24 +125,24 @@ def _fold_div(x, y):
 
 add = elementwise(
     "add", 2, "x + y", np.add, kind="number",
-    partial=(lambda v, out, x, y: v, lambda v, out, x, y: v), fold=_fold_add)
+    partial=(lambda v, out, x, y: v, lambda v, out, x, y: v), fold=_fold_add, symbol="+")
 
 sub = elementwise(
     "sub", 2, "x - y", np.subtract, kind="number",
-    partial=(lambda v, out, x, y: v, lambda v, out, x, y: neg(v)), fold=_fold_sub)
+    partial=(lambda v, out, x, y: v, lambda v, out, x, y: neg(v)), fold=_fold_sub, symbol="−")
 
 mul = elementwise(
     "mul", 2, "x * y", np.multiply, kind="number",
-    partial=(lambda v, out, x, y: mul(v, y), lambda v, out, x, y: mul(v, x)), fold=_fold_mul)
+    partial=(lambda v, out, x, y: mul(v, y), lambda v, out, x, y: mul(v, x)), fold=_fold_mul, symbol="×")
 
 div = elementwise(
     "div", 2, "x / y", np.divide,
     partial=(lambda v, out, x, y: div(v, y), lambda v, out, x, y: neg(div(mul(v, out), y))),
-    fold=_fold_div)
+    fold=_fold_div, symbol="÷")
 
 neg = elementwise(
     "neg", 1, "-x", np.negative, kind="number",
-    partial=(lambda v, out, x: neg(v),), fold=_fold_neg)
+    partial=(lambda v, out, x: neg(v),), fold=_fold_neg, symbol="−x")
 
 
 def _dpow_dx(x, y):
@@ -169,7 +170,7 @@ def _pow_np(x, y):
 pow = elementwise(
     "pow", 2, "math.sqrt(x) if y == 0.5 else x ** y", _pow_np,
     partial=(lambda v, out, x, y: mul(v, _dpow_dx(x, y)),
-             lambda v, out, x, y: mul(v, _dpow_dy(out, x))))
+             lambda v, out, x, y: mul(v, _dpow_dy(out, x))), symbol="xʸ")
 
 exp = elementwise(
     "exp", 1, "math.exp(x)", np.exp, loop_scalar="fast_exp(x)",
@@ -209,7 +210,7 @@ sigmoid = elementwise(
     "sigmoid", 1,
     "1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))", _sigmoid_np,
     loop_scalar="fast_sigmoid(x)",
-    partial=(lambda v, out, x: mul(v, _dsigmoid(out)),))
+    partial=(lambda v, out, x: mul(v, _dsigmoid(out)),), symbol="σ")
 
 
 def _positive(x):
@@ -252,11 +253,11 @@ where = elementwise(
     partial=(None, lambda v, out, c, a, b: where(c, v, full_like(v, 0)),
              lambda v, out, c, a, b: where(c, full_like(v, 0), v)))
 
-less = elementwise("less", 2, "x < y", np.less, kind="compare")
-less_equal = elementwise("less_equal", 2, "x <= y", np.less_equal, kind="compare")
-greater = elementwise("greater", 2, "x > y", np.greater, kind="compare")
-greater_equal = elementwise("greater_equal", 2, "x >= y", np.greater_equal, kind="compare")
-equal = elementwise("equal", 2, "x == y", np.equal, kind="compare")
+less = elementwise("less", 2, "x < y", np.less, kind="compare", symbol="<")
+less_equal = elementwise("less_equal", 2, "x <= y", np.less_equal, kind="compare", symbol="≤")
+greater = elementwise("greater", 2, "x > y", np.greater, kind="compare", symbol=">")
+greater_equal = elementwise("greater_equal", 2, "x >= y", np.greater_equal, kind="compare", symbol="≥")
+equal = elementwise("equal", 2, "x == y", np.equal, kind="compare", symbol="==")
 not_equal = elementwise("not_equal", 2, "x != y", np.not_equal, kind="compare")
 
 
@@ -283,7 +284,7 @@ cast = primitive(
     fold=_fold_cast, batch=batch_elementwise("cast"), moves=True)
 
 stop_gradient = elementwise(
-    "stop_gradient", 1, "x", lambda x: x, kind="number", moves=True)
+    "stop_gradient", 1, "x", lambda x: x, kind="number", moves=True, symbol="stop ∇")
 
 # A Tensor the user holds is its own point in the graph, even where a fold made the result
 # of an operation its input (``x.reshape(x.shape)``, ``x * 1``): ``tr`` then wraps that input
@@ -291,5 +292,5 @@ stop_gradient = elementwise(
 # it alone (PyTorch's retain_grad semantics). Execution plans treat it as the same value as
 # its input (``graph.simplify.cse``), so it costs nothing.
 identity = elementwise(
-    "identity", 1, "x", lambda x: x, kind="any", moves=True,
+    "identity", 1, "x", lambda x: x, kind="any", moves=True, same_as_input=True,
     partial=(lambda v, out, x: v,))

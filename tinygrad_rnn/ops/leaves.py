@@ -60,7 +60,7 @@ parameter = primitive(
 )
 
 placeholder = primitive(
-    name="placeholder", leaf=True, arity=0,
+    name="placeholder", leaf=True, fed=True, arity=0,
     shape_rule=_leaf_rule, numpy=_no_feed, numba=_no_feed,
 )
 

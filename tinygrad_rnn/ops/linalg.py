@@ -57,4 +57,4 @@ matmul = primitive(
     name="matmul", arity=2, shape_rule=_rule, numpy=np.matmul, numba=_numba_matmul,
     vjp=(lambda g, out, a, b: matmul(g, mT(b)), lambda g, out, a, b: matmul(mT(a), g)),
     jvp=(lambda t, out, a, b: matmul(t, b), lambda t, out, a, b: matmul(a, t)),
-    batch=lambda xs, batched, size: _batch(xs, batched, size))
+    batch=lambda xs, batched, size: _batch(xs, batched, size), symbol="@")

@@ -65,7 +65,7 @@ reduce_sum = primitive(
     vjp=(lambda g, out, x, axis, keepdims: expand_back(g, x, axis, keepdims),),
     jvp=(lambda t, out, x, axis, keepdims: reduce_sum(t, axis=axis, keepdims=keepdims),),
     batch=lambda xs, batched, size, axis, keepdims: reduce_sum(
-        xs[0], axis=_shift(axis), keepdims=keepdims))
+        xs[0], axis=_shift(axis), keepdims=keepdims), symbol="Σ")
 
 
 def _argmax_share(out, x, axis, keepdims):
@@ -89,4 +89,4 @@ reduce_max = primitive(
     jvp=(lambda t, out, x, axis, keepdims:
          reduce_sum(mul(t, _argmax_share(out, x, axis, keepdims)), axis=axis, keepdims=keepdims),),
     batch=lambda xs, batched, size, axis, keepdims: reduce_max(
-        xs[0], axis=_shift(axis), keepdims=keepdims))
+        xs[0], axis=_shift(axis), keepdims=keepdims), symbol="max")

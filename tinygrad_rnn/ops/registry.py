@@ -63,6 +63,13 @@ class Primitive:
     # than store); a reduction and how it combines ("sum" or "max") in a fused loop
     moves: bool = False
     reduction: str | None = None
+    # facts the graph passes read: a value the caller feeds (never merged, must be a
+    # function's input); the value of its one input (no step of its own); picks output
+    # ``attrs["k"]`` of a multi-output node (derivatives route to that output)
+    fed: bool = False
+    same_as_input: bool = False
+    selects: bool = False
+    symbol: str | None = None  # its mark in pictures (the name where None)
 
     def __call__(self, *inputs: Node, name: str | None = None, **attrs) -> Node:
         """Build a node of this primitive (after trying its fold rule)."""
@@ -73,7 +80,7 @@ class Primitive:
             if not isinstance(x, Node):
                 raise fail(f"{self.name}: input {i} must be a graph Node, got {type(x).__name__}",
                            site)
-            if x.op.multi and self.name != "get":
+            if x.op.multi and not self.selects:
                 raise fail(f"{self.name}: input {i} is the tuple output of {x.op.name}; "
                            "select one of its outputs with get", site)
         if self.fold is not None:

@@ -202,7 +202,7 @@ def _get_rule(x, k):
 
 
 get = primitive(
-    name="get", arity=1, shape_rule=_get_rule,
+    name="get", arity=1, selects=True, shape_rule=_get_rule,
     numpy=lambda x, k: x[k], numba=lambda x, k: x[k],
     batch=lambda xs, batched, size, k: _no_batch())
 # get's derivatives are structural (autodiff routes a get's cotangent or tangent to slot k of

@@ -93,7 +93,7 @@ def _with_residuals(fwd, bwd, bconsts, seq):
             stack.extend(v.inputs)
         else:
             stored.append(v)
-    if not stored or any(v.op.multi or v.op.name == "get" for v in stored):
+    if not stored or any(v.op.multi or v.op.selects for v in stored):
         return bwd, seq  # (a scan inside: a checkpointed scan recomputes, by design)
     # the stored values written on the forward body's placeholders
     _, fwd_consts, _ = lay.inputs(fwd.inputs)
@@ -103,7 +103,7 @@ def _with_residuals(fwd, bwd, bconsts, seq):
             if outer is c:
                 replace[id(p)] = q
     for v in toposort(stored):
-        if v.op.name == "placeholder" and id(v) not in replace:
+        if v.op.fed and id(v) not in replace:
             return bwd, seq  # reads something the forward step does not have
     # merged: the stored values are recomputed copies of the step's own nodes
     extended = Body(body.inputs, merged(body.outputs + rebuild(stored, replace)), n, lay.n_const)

@@ -48,7 +48,7 @@ def _inverse(axes):
 
 
 transpose = primitive(
-    name="transpose", moves=True, arity=1, shape_rule=_transpose_rule,
+    name="transpose", moves=True, arity=1, shape_rule=_transpose_rule, symbol="ᵀ",
     numpy=lambda x, axes: np.transpose(x, axes),
     vjp=(lambda g, out, x, axes: transpose(g, axes=_inverse(axes)),),
     jvp=(lambda t, out, x, axes: transpose(t, axes=axes),),
@@ -99,7 +99,7 @@ broadcast_to = primitive(
     vjp=(lambda g, out, x, shape: sum_to(g, x.shape),),
     jvp=(lambda t, out, x, shape: broadcast_to(t, shape=shape),),
     fold=_fold_broadcast,
-    batch=lambda xs, batched, size, shape: _batch_broadcast(xs[0], size, tuple(shape)))
+    batch=lambda xs, batched, size, shape: _batch_broadcast(xs[0], size, tuple(shape)), symbol="broadcast")
 
 
 def _batch_broadcast(x, size, shape):
@@ -172,7 +172,7 @@ getitem = primitive(
     numpy=lambda x, index: x[_py_index(index)],
     vjp=(lambda g, out, x, index: unslice(g, index=index, shape=x.shape),),
     jvp=(lambda t, out, x, index: getitem(t, index=index),),
-    batch=lambda xs, batched, size, index: getitem(xs[0], index=(("s", 0, size, 1),) + index))
+    batch=lambda xs, batched, size, index: getitem(xs[0], index=(("s", 0, size, 1),) + index), symbol="[ ]")
 
 def _covers(index, shape):
     """The index selects all of ``shape`` (every axis a full slice with step 1)."""
@@ -213,7 +213,7 @@ unslice = primitive(
     vjp=(lambda g, out, x, index, shape: getitem(g, index=index),),
     jvp=(lambda t, out, x, index, shape: unslice(t, index=index, shape=shape),),
     batch=lambda xs, batched, size, index, shape: unslice(
-        xs[0], index=(("s", 0, size, 1),) + index, shape=(size,) + tuple(shape)))
+        xs[0], index=(("s", 0, size, 1),) + index, shape=(size,) + tuple(shape)), symbol="[ ]ᵀ")
 
 
 def _concat_rule(*xs, axis):

@@ -99,6 +99,7 @@ def main() -> int:
     module's loop into the disk cache, in order; when stdin closes (the process that asked
     has ended), finish what was asked, so that its next run finds it compiled."""
     import traceback
+
     from ..ops.kernels.codegen import load_module_file
     for line in sys.stdin:
         path, sig = json.loads(line)

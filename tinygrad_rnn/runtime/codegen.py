@@ -11,7 +11,6 @@ disk by its text (see ``ops.kernels.codegen``), so a second process compiles not
 """
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np

@@ -30,7 +30,7 @@ class Function:
             raise fail(f"{caller}: backend must be one of {BACKENDS}, got {backend!r}")
         first: dict[int, int] = {}
         for i, x in enumerate(inputs):
-            if x.op.name != "placeholder":
+            if not x.op.fed:
                 raise fail(f"{caller}: input {i} must be a placeholder, got a {x.op.name} node "
                            f"{x.shape} (built at {x.site})")
             if id(x) in first:
@@ -44,7 +44,7 @@ class Function:
         fed = {id(x) for x in inputs}
         for step in self.plan.steps:
             node = step.node
-            if node.op.name == "placeholder" and id(node) not in fed:
+            if node.op.fed and id(node) not in fed:
                 label = f"'{node.name}' " if node.name else ""
                 raise fail(f"{caller}: the outputs depend on placeholder {label}{node.shape} "
                            f"{node.dtype}, which is not among the inputs (feed it through "
@@ -54,7 +54,7 @@ class Function:
         # states nobody reads)
         used: dict[int, set] = {}
         for s in self.plan.steps:
-            if s.node.op.name == "get":
+            if s.node.op.selects:
                 used.setdefault(s.args[0], set()).add(s.node.attrs["k"])
         for s in self.plan.output_slots:
             used.setdefault(s, set())
@@ -67,13 +67,13 @@ class Function:
         (a scan's time loop and its step body, fused), each headed by the line of the user's
         code that built the step; a scan that runs as a Python loop says why. The same text
         is written to the disk cache (see ``ops.kernels.codegen.cache_dir``) when it compiles."""
+        from ..ops.scan import Layout, scan
         from .codegen import Unsupported, compile_scan_source
         parts = []
         for step, extra in zip(self.plan.steps, self._extra):
             node = step.node
-            if node.op.name != "scan":
+            if node.op is not scan:
                 continue
-            from ..ops.scan import Layout
             body, attrs, lay = node.attrs["body"], node.attrs, Layout.of(node)
             used = extra.get("_used") or frozenset()
             keep = frozenset(j for j in range(lay.n_carry) if lay.state(j) in used)
@@ -134,7 +134,7 @@ class Function:
                 values[slot] = array
         for step, impl, extra in zip(self.plan.steps, self._impls, self._extra):
             node = step.node
-            if node.op.name != "placeholder":
+            if not node.op.fed:
                 values[step.slot] = impl(*[values[a] for a in step.args], **node.attrs, **extra)
             for s in step.release:
                 values[s] = None

@@ -77,7 +77,7 @@ def node_label(node: Node, title: str | None = None) -> str:
                                 f"{len(node.attrs['body'].outputs)} outputs per step")
     if kind == "get":
         return style.html_label(f"output {node.attrs['k']}", style.shape_text(node.shape), bold=False)
-    return style.html_label(title or style.SYMBOL.get(kind, kind), style.shape_text(node.shape))
+    return style.html_label(title or node.op.symbol or kind, style.shape_text(node.shape))
 
 
 class Canvas:

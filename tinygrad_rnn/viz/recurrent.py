@@ -101,7 +101,7 @@ def draw_unrolled(cell, steps: int, detail: str = "gates", max_steps: int = 8,
         outputs.append((t, y, new))
         state = new
     first_state = [n for n in toposort([o[1].node for o in outputs[:1]])
-                   if n.op.name == "placeholder" and n.name and n.name.endswith("(0)")]
+                   if n.op.fed and n.name and n.name.endswith("(0)")]
     for node in first_state:
         labels[id(node)] = style.html_label(node.name, style.shape_text(node.shape))
         looks[id(node)] = STATE

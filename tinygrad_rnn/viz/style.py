@@ -22,10 +22,6 @@ GATE_COLORS = {"input": "#c6f6d5", "forget": "#fed7d7", "output": "#fefcbf", "ca
                "backward": "#fff5f5"}
 FADED = dict(color="#cbd5e0", fontcolor="#a0aec0", fillcolor="#f7fafc")
 BACKWARD = dict(color="#c53030", fillcolor="#fff5f5")
-SYMBOL = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "neg": "−x", "pow": "xʸ", "matmul": "@",
-          "sigmoid": "σ", "transpose": "ᵀ", "getitem": "[ ]", "unslice": "[ ]ᵀ", "reduce_sum": "Σ",
-          "reduce_max": "max", "broadcast_to": "broadcast", "stop_gradient": "stop ∇",
-          "greater": ">", "greater_equal": "≥", "less": "<", "less_equal": "≤", "equal": "=="}
 
 # error-flow magnitudes: (lower bound, colour, legend text), largest first
 FLOW_BINS = [(1.0, "#b2182b", "≥ 1"), (1e-1, "#e0603c", "0.1 – 1"), (1e-2, "#f4a261", "0.01 – 0.1"),
