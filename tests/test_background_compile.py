@@ -113,39 +113,57 @@ def test_a_program_that_ends_first_leaves_the_next_run_compiled(tmp_path):
     _same_on_every_call(calls + calls2)
 
 
-def _fresh_helper(monkeypatch):
-    monkeypatch.setattr(background, "_helper", None)
-    monkeypatch.setattr(background, "_requested", set())
+def _fresh_helpers(monkeypatch):
+    monkeypatch.setattr(background, "_helpers", [])
+    monkeypatch.setattr(background, "_requested", {})
 
 
-def _close_helper():
-    if background._helper is not None:
-        background._helper.stdin.close()
-        background._helper.wait(timeout=60)
+def _close_helpers():
+    for h in background._helpers:
+        h.stdin.close()
+        h.wait(timeout=60)
 
 
 def test_a_module_the_helper_cannot_compile_is_handed_back(tmp_path, monkeypatch):
-    _fresh_helper(monkeypatch)
+    _fresh_helpers(monkeypatch)
     path = str(tmp_path / "not_a_module.py")
     sig = background.signature([np.zeros((2, 3)), 4])
     assert sig == [[np.dtype(float).str, 2], "int"]
     try:
-        assert background.ready(path, sig) is False  # asked the helper
+        assert background.ready(path, sig) is False  # asked a helper
         assert background.wait(timeout=300) is True
         # the helper could not: the caller goes ahead and compiles (and raises) itself
         assert background.ready(path, sig) is True
         assert glob.glob(path + ".*.compiled.failed")
         assert "Traceback" in (tmp_path / "helper.log").read_text()
     finally:
-        _close_helper()
+        _close_helpers()
 
 
 def test_a_helper_that_died_hands_the_compile_back(tmp_path, monkeypatch):
-    _fresh_helper(monkeypatch)
+    _fresh_helpers(monkeypatch)
     path = str(tmp_path / "loop.py")
     sig = background.signature([np.zeros(3, np.float32)])
     assert background.ready(path, sig) is False
-    background._helper.kill()
-    background._helper.wait(timeout=60)
+    (helper,) = background._helpers
+    helper.kill()
+    helper.wait(timeout=60)
     assert background.ready(path, sig) is True
     assert background.wait(timeout=1) is True  # nothing left to wait for
+
+
+def test_requests_made_together_go_to_helpers_side_by_side(tmp_path, monkeypatch):
+    """Two modules asked for at once (a loop's forward and reverse-time modules) are
+    compiled by two helpers at once (HELPERS of them at most); a third waits its turn."""
+    _fresh_helpers(monkeypatch)
+    monkeypatch.setattr(background, "HELPERS", 2)
+    sig = background.signature([np.zeros(3)])
+    try:
+        for k in range(3):
+            assert background.ready(str(tmp_path / f"m{k}.py"), sig) is False
+        assert len(background._helpers) == 2
+        assert len({id(h) for h in background._requested.values()}) == 2
+        assert background.wait(timeout=300) is True  # (none exists: each one fails)
+        assert len(glob.glob(str(tmp_path / "*.failed"))) == 3
+    finally:
+        _close_helpers()

@@ -2,9 +2,9 @@
 
 A loop's first compile costs seconds (Numba types and optimizes the generated module). When
 a loop is due to be compiled (``scan_runner.COMPILE_AFTER``), its module is already on disk
-(``ops.kernels.codegen.load_module``); one helper process per program (``main`` below)
-compiles it for the arguments' types into Numba's disk cache, while the program goes on
-running the loop uncompiled. The
+(``ops.kernels.codegen.load_module``); a helper process (``main`` below; up to
+``TINYGRAD_RNN_HELPERS``, by default two, side by side) compiles it for the arguments'
+types into Numba's disk cache, while the program goes on running the loop uncompiled. The
 first call after the helper has finished loads the machine code from the cache (tens of
 milliseconds) and runs compiled from then on. Both tiers give the same values, so which one
 answers a call never changes a result.
@@ -43,43 +43,66 @@ def mark_cached(path: str, sig: list) -> None:
     open(_marker(path, sig), "w").close()
 
 
-_helper: subprocess.Popen | None = None  # one per process, compiling requests in order
-_requested: set[str] = set()
+# helper processes, each compiling the requests sent to it in order; a loop's forward and
+# reverse-time modules are asked for together, so two helpers compile them side by side
+HELPERS = max(1, int(os.environ.get("TINYGRAD_RNN_HELPERS", min(2, os.cpu_count() or 1))))
+_helpers: list[subprocess.Popen] = []
+_requested: dict[str, subprocess.Popen] = {}  # marker -> the helper asked to make it
+
+
+def _done(marker: str) -> bool:
+    return os.path.exists(marker) or os.path.exists(marker + ".failed")
+
+
+def _start_helper(log_dir: str) -> subprocess.Popen:
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    # what it says goes to a log in the cache (a pipe nobody reads could fill up)
+    with open(os.path.join(log_dir, "helper.log"), "a") as log:
+        return subprocess.Popen([sys.executable, "-c", _HELPER], stdin=subprocess.PIPE,
+                                stdout=log, stderr=log, env=env, text=True)
+
+
+def _idle_helper(log_dir: str) -> subprocess.Popen:
+    """The live helper with the least work outstanding; a new one while there are fewer than
+    HELPERS and every live one is busy."""
+    live = [h for h in _helpers if h.poll() is None]
+    _helpers[:] = live
+    pending = {id(h): 0 for h in live}
+    for marker, h in _requested.items():
+        if id(h) in pending and not _done(marker):
+            pending[id(h)] += 1
+    idle = min(live, key=lambda h: pending[id(h)], default=None)
+    if idle is None or (pending[id(idle)] and len(live) < HELPERS):
+        idle = _start_helper(log_dir)
+        _helpers.append(idle)
+    return idle
 
 
 def ready(path: str, sig: list) -> bool:
     """Whether a call of the loop in ``path`` with argument types ``sig`` should go ahead now:
     its machine code is in the disk cache, or the helper could not make it (the call then
-    compiles here and raises any error). The first time, it asks the helper to compile it
+    compiles here and raises any error). The first time, it asks a helper to compile it
     and answers False; later calls answer False while the helper works on it."""
-    global _helper
     marker = _marker(path, sig)
-    if os.path.exists(marker) or os.path.exists(marker + ".failed"):
+    if _done(marker):
         return True
     if marker in _requested:
-        return _helper is None or _helper.poll() is not None  # the helper died: go ahead
-    if _helper is None or _helper.poll() is not None:
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-        # what it says goes to a log in the cache (a pipe nobody reads could fill up)
-        with open(os.path.join(os.path.dirname(path), "helper.log"), "a") as log:
-            _helper = subprocess.Popen([sys.executable, "-c", _HELPER], stdin=subprocess.PIPE,
-                                       stdout=log, stderr=log, env=env, text=True)
-    _helper.stdin.write(json.dumps([path, sig]) + "\n")
-    _helper.stdin.flush()
-    _requested.add(marker)
+        return _requested[marker].poll() is not None  # the helper died: go ahead
+    helper = _idle_helper(os.path.dirname(path))
+    helper.stdin.write(json.dumps([path, sig]) + "\n")
+    helper.stdin.flush()
+    _requested[marker] = helper
     return False
 
 
 def wait(timeout: float | None = None) -> bool:
-    """Block until the helper has compiled everything asked of it (True), or ``timeout``
+    """Block until the helpers have compiled everything asked of them (True), or ``timeout``
     seconds pass (False). For benchmarks and tests; a program never needs to wait."""
     import time
     deadline = None if timeout is None else time.monotonic() + timeout
-    while any(not os.path.exists(m) and not os.path.exists(m + ".failed") for m in _requested):
-        if _helper is None or _helper.poll() is not None:
-            return True
+    while any(not _done(m) and h.poll() is None for m, h in _requested.items()):
         if deadline is not None and time.monotonic() > deadline:
             return False
         time.sleep(0.05)
