@@ -75,9 +75,12 @@ def _dtype(node) -> str:
 class GraphEmitter:
     """Straight-line source computing ``outputs`` from ``inputs`` (each bound to a variable
     name); value names start with ``prefix``; constants go to the shared ``constants``
-    list (argument ``q<i>``)."""
+    list (argument ``q<i>``). ``into``: (output node, variable name) pairs: a fused value
+    that is one of the outputs is written straight into that caller's buffer (a loop's
+    stacked output at step t) instead of an array of its own; ``bound`` says which were."""
 
-    def __init__(self, inputs, outputs, src: Source, constants: list, prefix: str = "v"):
+    def __init__(self, inputs, outputs, src: Source, constants: list, prefix: str = "v",
+                 into=()):
         self.plan = make_plan(list(outputs))
         self.canon = cse(toposort(list(outputs)))
         self.inputs, self.outputs, self.prefix = list(inputs), list(outputs), prefix
@@ -95,6 +98,10 @@ class GraphEmitter:
         self.rep = rep
         self.temp = 0
         self.in_loop: dict[int, str] = {}  # group members computed in the current iteration
+        self.into: dict[int, str] = {}
+        for o, name in into:
+            self.into.setdefault(id(self.rep.get(id(o), self.c(o))), name)
+        self.bound: set[str] = set()
 
     # ---- which values become arrays ------------------------------------------------------
     def _elementwise(self, node) -> bool:
@@ -182,6 +189,10 @@ class GraphEmitter:
             out = f"{self.prefix}{len(self.var)}"
             self.var[id(m)] = out
             self.layout[id(m)] = "C"
+            if id(m) in self.into:  # the caller's buffer: no array, no copy afterwards
+                self.src.emit(f"{out} = {self.into[id(m)]}")
+                self.bound.add(self.into[id(m)])
+                continue
             self.src.emit(f"{out} = np.empty({self.src.shape(shape)}, {_dtype(m)})")
         extent = self.src.shape(shape)
         ext = f"{self.prefix}e{len(self.var)}"
@@ -408,7 +419,14 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
     # the step function
     bsrc = Source(dims)
     b_args = [f"a{k}" for k in range(len(plan.body_in))]
-    bouts = GraphEmitter(plan.body_in, plan.body_out, bsrc, consts, "v").emit_graph(b_args)
+    kept = plan.kept
+    loop_outs = list(plan.body_out[len(kept):])
+    # a step's outputs are computed in place in the stacked arrays where they can be (a
+    # fused value: its loop nest stores into y[t]), so the loop copies none of them
+    emitter = GraphEmitter(plan.body_in, plan.body_out, bsrc, consts, "v",
+                           into=[(o, f"w{k}") for k, o in enumerate(loop_outs) if o.ndim])
+    bouts = emitter.emit_graph(b_args)
+    w_args = [f"w{k}" for k in range(len(loop_outs)) if f"w{k}" in emitter.bound]
     # the loop function: prologue (hoisted), loop, epilogue (accumulators)
     src = Source(dims)
     c_in, k_in, x_in = ([f"c{j}_0" for j in range(n)], [f"k{i}" for i in range(nk)],
@@ -418,11 +436,9 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
         if not expr.isidentifier():
             src.emit(f"h{k} = {expr}")
             pre[k] = f"h{k}"
-    kept = plan.kept
     for j in kept:
         src.emit(f"c{j} = c{j}_0")
     n_y = len([f for f in plan.y_from if f[0] == "loop"])
-    loop_outs = [o for o in plan.body_out[len(kept):]]
     for k, o in enumerate(loop_outs):
         src.emit(f"y{k} = np.empty((length,) + {src.shape(o.shape)}, {_dtype(o)})")
     for j in kept:
@@ -445,13 +461,15 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
     call = ([f"c{j}" for j in kept] + k_in
             + [at_t(f"x{i}", x) for i, x in enumerate(body.x_in)]
             + [at_t(p, h) for p, h in zip(pre, slices)]
+            + [f"y{w[1:]}[t]" for w in w_args]
             + [f"q{i}" for i in range(len(consts))] + ["dims"])
     src.emit(f"out = body({', '.join(call)})", 2)
     for a, j in enumerate(kept):
         src.emit(f"c{j} = out[{a}]", 2)
     for k, o in enumerate(loop_outs):
-        src.emit(f"o{k} = out[{len(kept) + k}]", 2)
-        src.copy(f"y{k}", f"o{k}", o.shape, lead="t", indent=2)
+        if f"w{k}" not in w_args:
+            src.emit(f"o{k} = out[{len(kept) + k}]", 2)
+            src.copy(f"y{k}", f"o{k}", o.shape, lead="t", indent=2)
     inits = [f"c{j}_0" for j in range(n) if j not in kept]
     operand = {"loop": lambda k: f"y{n_y + k}", "x": lambda j: f"x{j}", "pre": lambda k: pre[k]}
     post = GraphEmitter(plan.post_in, plan.post_out, src, consts, "e").emit_graph(
@@ -463,7 +481,7 @@ def scan_source(body, reverse: bool, length: int, keep_states: frozenset = froze
               f"np.empty({(0,) * body.carry_in[j].ndim!r}, {_dtype(body.carry_in[j])})"
               for j in range(n)]
     q_args = [f"q{i}" for i in range(len(consts))]
-    body_fn = "\n".join([f"{BODY_HEADER}\ndef body({', '.join(b_args + q_args + ['dims'])}):"]
+    body_fn = "\n".join([f"{BODY_HEADER}\ndef body({', '.join(b_args + w_args + q_args + ['dims'])}):"]
                         + bsrc.lines + ["    return (" + "".join(o + ", " for o in bouts) + ")"])
     loop_fn = "\n".join([f"{HEADER}\ndef loop({', '.join(c_in + k_in + x_in + q_args)}, "
                          "length, reverse, dims):"] + src.lines
