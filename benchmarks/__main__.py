@@ -1,5 +1,5 @@
 """python -m benchmarks [--quick] [--models LSTM,GRU,RNN] [--sizes tiny,small,...]
-[--dtypes float32,float64] [--repeats N] [--json FILE] | --cold
+[--dtypes float32,float64] [--repeats N] [--contended] [--json FILE] | --cold
 
 Times one training step (forward over T steps, loss = sum of squares of the outputs, full
 backward) for every installed contestant, each in its own worker process, interleaved round
@@ -22,9 +22,32 @@ import numpy as np
 from .contestants import SIZES, available
 
 
-def measure(names, model, size, dtype, repeats, budget_s, settle_s=0.25):
+def machine() -> str:
+    """The CPU model, its core count and the BLAS libraries loaded by NumPy and SciPy (the
+    one compiled loops call), with their versions, kernels and threads."""
+    import scipy.linalg.cython_blas  # noqa: F401
+    from threadpoolctl import threadpool_info
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    blas = "; ".join(f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, "
+                     f"{i['num_threads']} threads, {os.path.basename(i['filepath'])})"
+                     for i in threadpool_info() if i["user_api"] == "blas")
+    return f"{model}, {os.cpu_count()} cores; BLAS: {blas}"
+
+
+def _hog():
+    """A process that keeps one core busy (another program on a shared machine)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def measure(names, model, size, dtype, repeats, budget_s, settle_s=0.25, hog=False):
     """Median step times of each contestant, each in its own worker process, interleaved:
-    every round asks each worker for one timed step, so all see the same machine."""
+    every round asks each worker for one timed step, so all see the same machine. ``hog``:
+    with another process keeping one core busy during the timed rounds."""
     workers = {}
     for name in names:
         if name.endswith("(numpy backend)") and size in ("medium", "large"):
@@ -41,6 +64,7 @@ def measure(names, model, size, dtype, repeats, budget_s, settle_s=0.25):
         return float(proc.stdout.readline())
 
     times = {name: [] for name in workers}
+    busy = _hog() if hog else None
     start = time.perf_counter()
     for _ in range(repeats):
         for name, (proc, _) in workers.items():
@@ -50,6 +74,9 @@ def measure(names, model, size, dtype, repeats, budget_s, settle_s=0.25):
             times[name].append(ask(proc, "run"))
         if time.perf_counter() - start > budget_s:
             break
+    if busy is not None:
+        busy.kill()
+        busy.wait()
     out = {}
     for name, (proc, first) in workers.items():
         ts = times[name]
@@ -72,6 +99,9 @@ def main(argv=None):
                    help="idle seconds before each timed step (other libraries' threads stop spinning)")
     p.add_argument("--scaling", default="10,50,200", help="values of T for time-vs-T (small)")
     p.add_argument("--json", default="benchmark.json")
+    p.add_argument("--contended", action="store_true",
+                   help="also time every case with another process keeping one core busy, "
+                        "and report each contestant's slowdown")
     p.add_argument("--cold", action="store_true",
                    help="time to first result, longest call and time to compiled speed, "
                         "with an empty and a warm cache")
@@ -90,8 +120,8 @@ def main(argv=None):
         args.models, args.sizes, args.dtypes = "LSTM", "tiny", "float32"
         args.repeats, args.scaling = 5, "10,20"
     builders = available()
-    print(f"contestants: {', '.join(builders)}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores")
+    where = machine()
+    print(f"contestants: {', '.join(builders)}\nmachine: {where}")
     results = []
     header = (f"{'model':5} {'size':7} {'dtype':8} {'contestant':30} {'median ms':>10} "
               f"{'vs pytorch':>11} {'first s':>8} {'peak MB':>8}")
@@ -108,6 +138,15 @@ def main(argv=None):
                           f"{v['first_call_s']:8.2f} {v['peak_rss_mb']:8.0f}")
                     results.append(dict(model=model, size=size, dtype=dtype, contestant=name, **v,
                                         ratio_to_pytorch=(v["median_ms"] / ref) if ref else None))
+                if args.contended:
+                    busy = measure(list(builders), model, size, dtype, args.repeats,
+                                   args.budget, args.settle, hog=True)
+                    for name, v in busy.items():
+                        slow = v["median_ms"] / r[name]["median_ms"]
+                        print(f"{'':22} {name + ', one core busy':30} {v['median_ms']:10.3f} "
+                              f"{slow:10.2f}x slower")
+                        results.append(dict(model=model, size=size, dtype=dtype, contestant=name,
+                                            contended=True, **v, slowdown=slow))
     scaling = []
     B, I, H, _ = SIZES["small"]
     print("\ntime vs T (LSTM, small, float32, tinygrad_rnn):")
@@ -123,8 +162,8 @@ def main(argv=None):
         scaling.append(dict(T=T, median_ms=ms))
         print(f"  T={T:5d}: {ms:9.3f} ms  ({ms / T:.4f} ms per step)")
     with open(args.json, "w") as f:
-        json.dump(dict(results=results, scaling=scaling, machine=platform.platform(),
-                       cores=os.cpu_count()), f, indent=1)
+        json.dump(dict(results=results, scaling=scaling, machine=where,
+                       platform=platform.platform(), cores=os.cpu_count()), f, indent=1)
     print(f"\nwrote {args.json}")
     return 0
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..graph.node import GraphError, Node, fail, rectangular, user_site
 from ..graph.plan import make_plan
+from .blas_threads import ThreadChoice, call_with_threads
 
 BACKENDS = ("numba", "numpy")
 # lowerings the runtime gives primitives whose running it owns (scan: runtime.scan_runner),
@@ -61,6 +62,7 @@ class Function:
         self._extra = [dict(_used=frozenset(used.get(s.slot, ()))) if s.node.op.multi else {}
                        for s in self.plan.steps]
         self._feed_slots = [self.plan.placeholder_slots.get(id(x)) for x in inputs]
+        self._threads = ThreadChoice()  # BLAS threads per call, learnt from this one's calls
 
     def source(self) -> str:
         """The Numba source generated for every scan this function runs as a compiled loop
@@ -132,14 +134,18 @@ class Function:
             given.add(id(array))
             if slot is not None:
                 values[slot] = array
+        call_with_threads(self._threads, self._run, values)
+        steps = self.plan.steps
+        return [_owned(values[s], steps[s].node.op.leaf, given) for s in self.plan.output_slots]
+
+
+    def _run(self, values):
         for step, impl, extra in zip(self.plan.steps, self._impls, self._extra):
             node = step.node
             if not node.op.fed:
                 values[step.slot] = impl(*[values[a] for a in step.args], **node.attrs, **extra)
             for s in step.release:
                 values[s] = None
-        steps = self.plan.steps
-        return [_owned(values[s], steps[s].node.op.leaf, given) for s in self.plan.output_slots]
 
 
 def _owned(value, leaf, given):
