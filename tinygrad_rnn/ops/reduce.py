@@ -3,6 +3,8 @@ non-negative axes; ``keepdims``). ``mean`` and ``logsumexp`` are compositions in
 ``tinygrad_rnn.functions``."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .elementwise import cast, div, equal, mul
@@ -28,8 +30,8 @@ def _rows(x, axis):
     """x with the reduced axes moved last, as a C-contiguous (rows, n) array."""
     keep = [i for i in range(x.ndim) if i not in axis]
     moved = np.transpose(x, keep + list(axis))
-    n = int(np.prod([x.shape[a] for a in axis], dtype=np.int64))
-    rows = int(np.prod([x.shape[k] for k in keep], dtype=np.int64))
+    n = math.prod(x.shape[a] for a in axis)
+    rows = math.prod(x.shape[k] for k in keep)
     return np.ascontiguousarray(moved).reshape(rows, n)  # (not -1: n may be 0)
 
 

@@ -63,6 +63,10 @@ class Function:
                        for s in self.plan.steps]
         self._feed_slots = [self.plan.placeholder_slots.get(id(x)) for x in inputs]
         self._threads = ThreadChoice()  # BLAS threads per call, learnt from this one's calls
+        # what each step calls, gathered once (a tiny call is mostly this loop)
+        self._calls = [(s.slot, None if s.node.op.fed else impl, s.args,
+                        {**s.node.attrs, **extra}, s.release)
+                       for s, impl, extra in zip(self.plan.steps, self._impls, self._extra)]
 
     def source(self) -> str:
         """The Numba source generated for every scan this function runs as a compiled loop
@@ -140,11 +144,10 @@ class Function:
 
 
     def _run(self, values):
-        for step, impl, extra in zip(self.plan.steps, self._impls, self._extra):
-            node = step.node
-            if not node.op.fed:
-                values[step.slot] = impl(*[values[a] for a in step.args], **node.attrs, **extra)
-            for s in step.release:
+        for slot, impl, args, kw, release in self._calls:
+            if impl is not None:
+                values[slot] = impl(*[values[a] for a in args], **kw)
+            for s in release:
                 values[s] = None
 
 

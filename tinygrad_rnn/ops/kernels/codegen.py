@@ -100,9 +100,12 @@ def elementwise_kernel(name: str, arity: int, expr: str, kind: str):
     Inputs have equal shapes; they are made contiguous and flattened, the kernel loops once.
     """
     source = kernel_source(name, arity, expr)
+    loaded: list = []  # the kernel, once imported (hashing the source costs microseconds)
 
     def run(*arrays, **attrs):
-        kernel = load_kernel(source)
+        if not loaded:
+            loaded.append(load_kernel(source))
+        kernel = loaded[0]
         if kind == "compare":
             dtype = np.dtype(np.bool_)
         elif kind == "cast":
