@@ -39,6 +39,18 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores; BLAS: {blas}"
 
 
+def versions() -> dict:
+    """Versions of the libraries the contestants run on (those installed)."""
+    from importlib import metadata
+    out = {}
+    for name in ("numpy", "numba", "scipy", "torch", "jax"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
 def _hog():
     """A process that keeps one core busy (another program on a shared machine)."""
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -162,8 +174,9 @@ def main(argv=None):
         scaling.append(dict(T=T, median_ms=ms))
         print(f"  T={T:5d}: {ms:9.3f} ms  ({ms / T:.4f} ms per step)")
     with open(args.json, "w") as f:
-        json.dump(dict(results=results, scaling=scaling, machine=where,
-                       platform=platform.platform(), cores=os.cpu_count()), f, indent=1)
+        json.dump(dict(results=results, scaling=scaling, machine=where, versions=versions(),
+                       date=time.strftime("%Y-%m-%d"), platform=platform.platform(),
+                       cores=os.cpu_count()), f, indent=1)
     print(f"\nwrote {args.json}")
     return 0
 

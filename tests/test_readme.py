@@ -46,3 +46,16 @@ def test_readme_error_examples_are_what_the_library_says():
             call()
         assert str(info.value).splitlines()[0] == line
         assert f"{__file__}:" in str(info.value)
+
+
+def test_readme_speed_table_is_the_committed_benchmark_run():
+    """README's speed table and the sentences under it are what benchmarks/readme.py makes
+    of benchmarks/results.json (a benchmark run on the machine the section names)."""
+    import json
+
+    from benchmarks.readme import RESULTS, render, section
+    data = json.loads(RESULTS.read_text())
+    assert section(README.read_text()) == render(data)
+    assert data["machine"] in section(README.read_text())
+    rows = [r for r in data["results"] if r["contestant"] == "tinygrad_rnn" and not r.get("contended")]
+    assert len(rows) == 24  # 3 models x 4 sizes x 2 dtypes
