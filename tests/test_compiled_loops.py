@@ -145,3 +145,24 @@ def test_every_lstm_variant_compiles_its_loops(options, monkeypatch, rng):
     both([xs], [out, loss] + tr.grad(loss, list(layer.parameters().values()) + [xs]),
          [rng.standard_normal((6, 2, 3))])
     assert refused == []
+
+
+def test_a_carry_that_views_a_steps_temporary_is_not_overwritten(rng):
+    """The new carry is a view of a step's temporary (the product c M, reshaped) and the
+    next step's product reads it while writing its own result: a step's temporaries must
+    not be reused across steps unless no output views them (a reuse tried and measured
+    slower, which would have broken this)."""
+    M = tr.tensor(rng.standard_normal((3, 3)) * 0.5)
+    xs = tr.placeholder((7, 6))
+    c0 = tr.placeholder((6,))
+
+    def step(c, x):
+        new = (c.reshape((2, 3)) @ M).reshape((6,))
+        return new, new * 2.0 + x
+    c_n, ys = tr.scan(step, c0, xs)
+    values = [rng.standard_normal(6), rng.standard_normal((7, 6))]
+    ref = tr.function([c0, xs], [c_n, ys], "numpy")(*values)
+    f = tr.function([c0, xs], [c_n, ys], "numba")
+    for call in range(3):  # uncompiled, compiling, compiled
+        for r, g in zip(ref, f(*values)):
+            np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12, err_msg=f"call {call + 1}")
