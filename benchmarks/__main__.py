@@ -1,5 +1,6 @@
 """python -m benchmarks [--quick] [--models LSTM,GRU,RNN] [--sizes tiny,small,...]
-[--dtypes float32,float64] [--repeats N] [--contended] [--json FILE] | --cold
+[--dtypes float32,float64] [--repeats N] [--threads N] [--contended] [--json FILE]
+| --cold | --memory
 
 Times one training step (forward over T steps, loss = sum of squares of the outputs, full
 backward) for every installed contestant, each in its own worker process, interleaved round
@@ -19,7 +20,7 @@ import time
 
 import numpy as np
 
-from .contestants import SIZES, available
+from .contestants import SIZES, available, threads
 
 
 def machine() -> str:
@@ -64,9 +65,12 @@ def measure(names, model, size, dtype, repeats, budget_s, settle_s=0.25, hog=Fal
     for name in names:
         if name.endswith("(numpy backend)") and size in ("medium", "large"):
             continue  # minutes per step: the reference backend is for correctness
+        env = dict(os.environ, TINYGRAD_RNN_BACKGROUND="0", BENCH_THREADS=str(threads()),
+                   XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                              f"{'true' if threads() > 1 else 'false'} "
+                              f"intra_op_parallelism_threads={threads()}").strip())
         proc = subprocess.Popen([sys.executable, "-m", "benchmarks.worker", name, model, size, dtype],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                env=dict(os.environ, TINYGRAD_RNN_BACKGROUND="0"),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         workers[name] = (proc, json.loads(proc.stdout.readline())["first_call_s"])
 
@@ -99,6 +103,33 @@ def measure(names, model, size, dtype, repeats, budget_s, settle_s=0.25, hog=Fal
     return out
 
 
+def step_memory(path, model="LSTM", size="medium-long", dtype="float32"):
+    """The MB of peak memory one training step adds, per contestant, each in its own worker."""
+    where = machine()
+    print(f"machine: {where}\npeak memory one step adds ({model}, {size} {SIZES[size]}, {dtype}):")
+    rows = []
+    for name in available():
+        if name.endswith("(numpy backend)"):
+            continue
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.worker", name, model, size, dtype],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                env=dict(os.environ, TINYGRAD_RNN_BACKGROUND="0"),
+                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        proc.stdout.readline()
+        proc.stdin.write("step memory\n")
+        proc.stdin.flush()
+        mb = float(proc.stdout.readline())
+        proc.stdin.close()
+        proc.wait()
+        rows.append(dict(contestant=name, model=model, size=size, dtype=dtype, step_mb=mb))
+        print(f"  {name:30} {mb:8.0f} MB")
+    with open(path, "w") as f:
+        json.dump(dict(memory=rows, machine=where, versions=versions(),
+                       date=time.strftime("%Y-%m-%d")), f, indent=1)
+    print(f"\nwrote {path}")
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny size, LSTM, float32, few rounds")
@@ -111,6 +142,12 @@ def main(argv=None):
                    help="idle seconds before each timed step (other libraries' threads stop spinning)")
     p.add_argument("--scaling", default="10,50,200", help="values of T for time-vs-T (small)")
     p.add_argument("--json", default="benchmark.json")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads every contestant may use (BLAS, PyTorch, XLA); default: the "
+                        "machine's cores")
+    p.add_argument("--memory", action="store_true",
+                   help="the peak memory one training step adds, per contestant (float32 "
+                        "LSTM, B=32, I=64, H=256, T=400), instead of timings")
     p.add_argument("--contended", action="store_true",
                    help="also time every case with another process keeping one core busy, "
                         "and report each contestant's slowdown")
@@ -118,6 +155,8 @@ def main(argv=None):
                    help="time to first result, longest call and time to compiled speed, "
                         "with an empty and a warm cache")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        os.environ["BENCH_THREADS"] = str(args.threads)
     if args.cold:
         from .cold import cold
         rows = cold()
@@ -126,6 +165,8 @@ def main(argv=None):
                       indent=1)
         print(f"\nwrote {args.json}")
         return 0
+    if args.memory:
+        return step_memory(args.json)
     from tinygrad_rnn.runtime import background
     background.ENABLED = False  # time-vs-T below: the second call compiles, here
     if args.quick:
@@ -133,7 +174,7 @@ def main(argv=None):
         args.repeats, args.scaling = 5, "10,20"
     builders = available()
     where = machine()
-    print(f"contestants: {', '.join(builders)}\nmachine: {where}")
+    print(f"contestants: {', '.join(builders)}\nmachine: {where}; threads each: {threads()}")
     results = []
     header = (f"{'model':5} {'size':7} {'dtype':8} {'contestant':30} {'median ms':>10} "
               f"{'vs pytorch':>11} {'first s':>8} {'peak MB':>8}")
@@ -175,6 +216,7 @@ def main(argv=None):
         print(f"  T={T:5d}: {ms:9.3f} ms  ({ms / T:.4f} ms per step)")
     with open(args.json, "w") as f:
         json.dump(dict(results=results, scaling=scaling, machine=where, versions=versions(),
+                       threads=threads(),
                        date=time.strftime("%Y-%m-%d"), platform=platform.platform(),
                        cores=os.cpu_count()), f, indent=1)
     print(f"\nwrote {args.json}")

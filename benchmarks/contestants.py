@@ -3,11 +3,20 @@ training step: forward over T steps, loss = sum of squares of all outputs, full 
 every parameter."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 SIZES = {"tiny": (1, 8, 16, 100), "small": (16, 32, 64, 50), "medium": (32, 64, 256, 50),
-         "large": (64, 256, 512, 35)}  # (B, I, H, T)
+         "large": (64, 256, 512, 35), "medium-long": (32, 64, 256, 400)}  # (B, I, H, T)
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def threads() -> int:
+    """The threads every contestant may use (``python -m benchmarks --threads N``; default:
+    the machine's cores): PyTorch's intra-op threads, XLA's (set before JAX is imported, by
+    the worker's environment), and the BLAS libraries' (the worker limits them)."""
+    return int(os.environ.get("BENCH_THREADS") or os.cpu_count() or 1)
 
 
 def inputs(B, I, H, T, dtype, seed=0):
@@ -27,7 +36,7 @@ def tinygrad(model, B, I, H, T, dtype, backend="numba"):
 
 def torch_step(model, B, I, H, T, dtype):
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads())
     ttype = {np.float32: torch.float32, np.float64: torch.float64}[np.dtype(dtype).type]
     layer = getattr(torch.nn, model)(I, H).to(ttype)
     x = torch.tensor(inputs(B, I, H, T, dtype))
