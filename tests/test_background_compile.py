@@ -128,7 +128,8 @@ def test_a_module_the_helper_cannot_compile_is_handed_back(tmp_path, monkeypatch
     _fresh_helpers(monkeypatch)
     path = str(tmp_path / "not_a_module.py")
     sig = background.signature([np.zeros((2, 3)), 4])
-    assert sig == [[np.dtype(float).str, 2], "int"]
+    assert sig == [[np.dtype(float).str, 2, "C"], "int"]
+    assert background.signature([np.zeros((2, 3)).T])[0][2] == "F"
     try:
         assert background.ready(path, sig) is False  # asked a helper
         assert background.wait(timeout=300) is True

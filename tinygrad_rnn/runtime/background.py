@@ -27,9 +27,10 @@ ENABLED = os.environ.get("TINYGRAD_RNN_BACKGROUND", "1") != "0"
 
 
 def signature(arrays) -> list:
-    """The argument types of a compiled loop call, as JSON-able data: [dtype, ndim] for an
-    array (all C-contiguous and writeable), "int" for an integer."""
-    return ["int" if isinstance(a, (int, np.integer)) else [a.dtype.str, a.ndim] for a in arrays]
+    """The argument types of a compiled loop call, as JSON-able data: [dtype, ndim, layout]
+    for an array (writeable, C- or else F-contiguous: "C" or "F"), "int" for an integer."""
+    return ["int" if isinstance(a, (int, np.integer)) else
+            [a.dtype.str, a.ndim, "C" if a.flags.c_contiguous else "F"] for a in arrays]
 
 
 def _marker(path: str, sig: list) -> str:
@@ -113,8 +114,8 @@ def _numba_type(entry):
     from numba import from_dtype, types
     if entry == "int":
         return types.int64
-    dtype, ndim = entry
-    return types.Array(from_dtype(np.dtype(dtype)), ndim, "C")
+    dtype, ndim, layout = entry
+    return types.Array(from_dtype(np.dtype(dtype)), ndim, layout)
 
 
 def main() -> int:

@@ -529,8 +529,11 @@ def compile_scan(body, reverse: bool, length: int, keep_states: frozenset = froz
     loaded = [False]
 
     def arguments(arrays, length):
-        ready = [a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
-                 for a in (np.asarray(x) for x in arrays)]
+        # a transposed weight is F-contiguous: passed as it is (np.dot reads either order;
+        # making it C would transpose megabytes on every call); views with gaps and
+        # read-only arrays (a broadcast bias) are copied
+        ready = [a if (a.flags.c_contiguous or a.flags.f_contiguous) and a.flags.writeable
+                 else np.array(a, order="C") for a in (np.asarray(x) for x in arrays)]
         return ready + consts + [length, int(reverse), dims]
 
     def ready(*arrays, length) -> bool:
