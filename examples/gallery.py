@@ -12,6 +12,7 @@ import numpy as np
 
 import tinygrad_rnn as tr
 from tinygrad_rnn.cli import last_step_loss
+from tinygrad_rnn.tour import claim
 
 
 def pictures(quick: bool):
@@ -42,18 +43,33 @@ def pictures(quick: bool):
     yield ("gru_folded", "GRU, folded",
            "Reset gate r decides how much of h(t−1) the candidate n sees; update gate z "
            "interpolates between the old state and n.", tr.viz.draw_folded(gru))
+    # the captions below state what these numbers say, and fail if they do not say it
+    flows = {k: tr.learn.error_flow_data(c, xs, loss) for k, c in
+             (("rnn", rnn), ("lstm1997", lstm97), ("lstm", lstm))}
+    kept = {k: f.kept() for k, f in flows.items()}
+    c97 = float(flows["lstm1997"].norms()["c"][0] / flows["lstm1997"].total_norms()[-1])
+    back = f"{T - 1} steps back"
     yield ("rnn_error_flow", "Error flow in a simple RNN",
-           f"The loss at step {T} sends its error back through h. Each step multiplies it by "
-           "f'(net)·W: within a few steps it has vanished (grey).",
-           tr.viz.draw_error_flow(rnn, xs, loss, max_steps=12))
+           claim(kept["rnn"] < 1e-3,
+                 f"The loss at step {T} sends its error back through h. Each step multiplies it "
+                 f"by f'(net)·W: {back} only {kept['rnn']:.1e} of it is left (vanished: grey).",
+                 f"kept {kept['rnn']:.3e}"),
+           tr.viz.draw_error_flow(rnn, xs, loss, max_steps=8, flow=flows["rnn"]))
     yield ("lstm1997_error_flow", "Error flow in the 1997 LSTM: the constant error carousel",
-           "Without a forget gate the cell state c carries the error back unchanged "
-           "(f = identity, w = 1.0): the c row keeps its colour all the way to step 1.",
-           tr.viz.draw_error_flow(lstm97, xs, loss, max_steps=12))
+           claim(c97 >= 100 * kept["rnn"],
+                 "Without a forget gate the cell state c carries the error back unchanged "
+                 f"(f = identity, w = 1.0): {back}, c still holds {c97:.1e} of it, "
+                 f"{c97 / kept['rnn']:.0f} times what reaches the RNN's h.",
+                 f"c kept {c97:.3e}, RNN {kept['rnn']:.3e}"),
+           tr.viz.draw_error_flow(lstm97, xs, loss, max_steps=8, flow=flows["lstm1997"]))
+    ratio = kept["lstm"] / kept["rnn"]
     yield ("lstm_error_flow", "Error flow in an LSTM with a forget gate",
-           "The forget gate scales the carousel by f each step: the error along c decays, "
-           "but far more slowly than along an RNN's h.",
-           tr.viz.draw_error_flow(lstm, xs, loss, max_steps=12))
+           "The forget gate scales the carousel by f at every step; at forget bias 0 it starts "
+           f"near 1/2, so the error along c decays too: {back}, {kept['lstm']:.1e} of it is "
+           + (f"left, {ratio:.0f} times the RNN's {kept['rnn']:.1e} and "
+              f"{kept['lstm1997'] / kept['lstm']:.0f} times less than the 1997 cell's."
+              if ratio >= 1 else f"left, no more than the RNN's {kept['rnn']:.1e}."),
+           tr.viz.draw_error_flow(lstm, xs, loss, max_steps=8, flow=flows["lstm"]))
     yield ("lstm_unrolled_50", "50 steps, the middle collapsed",
            "Long unrolls stay readable: the first and last steps are drawn, the middle is "
            "one dashed edge.", tr.viz.draw_unrolled(tr.nn.LSTMCell(2, 3, seed=0), 50, max_steps=4))
@@ -61,12 +77,12 @@ def pictures(quick: bool):
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>tinygrad_rnn gallery</title>
 <style>body{{font-family:Helvetica,Arial,sans-serif;margin:2em;color:#1a202c}}
-.grid{{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:1.5em}}
-figure{{margin:0;border:1px solid #e2e8f0;border-radius:8px;padding:1em}}
-img{{width:100%;height:auto}} figcaption{{font-size:0.95em;color:#4a5568}}</style></head>
+figure{{margin:0 0 1.5em;border:1px solid #e2e8f0;border-radius:8px;padding:1em}}
+.pic{{overflow-x:auto}} img{{max-width:none}} figcaption{{font-size:0.95em;color:#4a5568}}</style></head>
 <body><h1>tinygrad_rnn: the pictures</h1>
 <p>Every picture is a <code>graphviz.Digraph</code> returned by <code>tr.viz</code>.</p>
-<div class="grid">{figures}</div></body></html>"""
+<p>Pictures are at full size: scroll a wide one sideways, or click it to open it alone.</p>
+{figures}</body></html>"""
 
 
 def main():
@@ -81,7 +97,8 @@ def main():
         tr.viz.save(graph, os.path.join(args.out, stem + ".dot"))
         if can_render:
             tr.viz.save(graph, os.path.join(args.out, stem + ".svg"))
-            body = f'<img src="{stem}.svg" alt="{html.escape(title)}">'
+            body = (f'<div class="pic"><a href="{stem}.svg"><img src="{stem}.svg" '
+                    f'alt="{html.escape(title)}"></a></div>')
         else:
             body = f'<p><a href="{stem}.dot">{stem}.dot</a> (install Graphviz to see it)</p>'
         figures.append(f"<figure><h3>{html.escape(title)}</h3>{body}"

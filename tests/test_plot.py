@@ -44,3 +44,14 @@ def test_save_plot_uses_matplotlib_when_installed(tmp_path):
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     svg = open(save_plot(SERIES, str(tmp_path / "p.svg"), "vanishing")).read()
     assert "<svg" in svg and "Matplotlib" in svg
+
+
+def test_lag_plot_legend_fits_inside_the_picture():
+    # a long name (the tour's "LSTM 1997 (no forget gate)") must not be cut at the right edge
+    names = {"LSTM 1997 (no forget gate)": [1.0, 0.5], "IRNN (ReLU, U = I)": [1.0, 1.0]}
+    root = ET.fromstring(lag_plot(names, "t"))
+    width = float(root.attrib["width"])
+    ns = "{http://www.w3.org/2000/svg}"
+    for e in root.iter(ns + "text"):
+        if e.text in names:  # ~7 px a character at font size 12 is an upper bound for Helvetica
+            assert float(e.attrib["x"]) + 7 * len(e.text) <= width

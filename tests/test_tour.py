@@ -2,24 +2,74 @@
 import os
 import re
 
-import numpy as np
+from html import escape
 
+import numpy as np
+import pytest
+
+from tinygrad_rnn import tour
 from tinygrad_rnn.cli import main
+from tinygrad_rnn.graph.node import GraphError
 from tinygrad_rnn.tour import error_flow_by_lag, run
 
 
-def test_tour_writes_every_picture_and_the_page(tmp_path):
-    facts = run(str(tmp_path), quiet=True)
+def test_tour_writes_every_picture_and_the_page(tmp_path, capsys):
+    facts = run(str(tmp_path))
+    printed = capsys.readouterr().out
     files = sorted(os.listdir(tmp_path))
-    assert "index.html" in files and len([f for f in files if f.endswith(".svg")]) == 6
+    svgs = [f for f in files if f.endswith(".svg")]
+    assert "index.html" in files and len(svgs) == 6
+    # DOT text is always written for every graph picture (the lag plot is not a graph)
+    assert {f[:-4] for f in files if f.endswith(".dot")} == {f[:-4] for f in svgs} - {"6_error_vs_lag"}
     page = (tmp_path / "index.html").read_text()
-    for f in files:
-        if f.endswith(".svg"):
-            assert f"src='{f}'" in page
-            assert (tmp_path / f).read_text().lstrip().startswith(("<?xml", "<svg", "<!--"))
-    assert len(re.findall("<h2>", page)) == 8 and "docs/tutorial.md" in page
+    for f in svgs:  # shown and linked at full size
+        assert f"src='{f}'" in page and f"<a href='{f}'" in page
+        assert (tmp_path / f).read_text().lstrip().startswith(("<?xml", "<svg", "<!--"))
+    titles = re.findall(r"<h2>(\d+)\. ([^<]*)</h2>", page)
+    assert len(titles) == 7 and "docs/tutorial.md" in page
+    # the console numbers the sections as the page does, and files carry their section's number
+    for k, title in titles[:-1]:
+        assert f"{k}. {title}" in printed
+    for f in svgs:
+        k = int(f.split("_")[0])
+        assert titles[k - 1][0] == str(k)
     assert facts["bptt_vs_rtrl_max_difference"] < 1e-12
     assert facts["seconds"] < 60
+
+
+def test_the_tour_claims_follow_its_numbers(tmp_path):
+    facts = run(str(tmp_path), quiet=True)
+    page = (tmp_path / "index.html").read_text()
+    kept = facts["error_kept"]
+    # the acceptance of the error-flow section: the LSTM keeps >= 100x the RNN's error, 29 back
+    assert kept["lstm1997"] >= 100 * kept["rnn"] and kept["rnn"] < 1e-3
+    assert f"{kept['rnn']:.1e}" in page and f"{kept['lstm1997']:.1e}" in page
+    assert f"{kept['lstm1997'] / kept['rnn']:.0f} times the RNN" in page
+    diff = facts["bptt_vs_rtrl_max_difference"]
+    assert f"differ by at most {diff:.1e}" in page
+    left = facts["error_kept_at_lag"]
+    for name, r in left.items():  # every cell of the lag plot is listed with its own number
+        assert f"{escape(name)} ({r:.1e})" in page
+    assert left["LSTM, forget bias 0"] < 1e-4 <= 1e-3 <= left["LSTM 1997 (no forget gate)"]
+    assert all(v == 1 for v in facts["unrolled_parameter_boxes"].values())
+
+
+def test_a_claim_the_numbers_do_not_support_stops_the_tour(tmp_path, monkeypatch):
+    # over 3 steps the tanh RNN keeps far more than 1e-3 of its error: the sentence that it
+    # vanished must not be printed
+    monkeypatch.setattr(tour, "FLOW_STEPS", 3)
+    with pytest.raises(tour.ClaimNotSupported, match="only .* of it is left"):
+        run(str(tmp_path), quiet=True)
+    with pytest.raises(tour.ClaimNotSupported, match="x = 2"):
+        tour.claim(False, "never printed", "x = 2")
+    assert tour.claim(True, "printed", "x = 1") == "printed"
+
+
+def test_tour_out_must_be_a_directory(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("")
+    with pytest.raises(GraphError, match="is a file"):
+        run(str(f), quiet=True)
 
 
 def test_error_flow_by_lag_shows_vanishing_and_the_carousel():

@@ -1,5 +1,9 @@
 """``tinygrad-rnn tour``: one walk from a cell to its gradient, computed two ways, and to
-where the error flows, written as pictures and one HTML page."""
+where the error flows, written as pictures and one HTML page.
+
+Every sentence of the page that states a fact about a number or a picture is made from what
+this run computed, through ``claim``: when the numbers do not support a sentence, the tour
+raises ``ClaimNotSupported`` instead of printing it."""
 from __future__ import annotations
 
 import os
@@ -14,12 +18,26 @@ from .functions import sum as fsum
 from .viz.plot import save_plot
 
 LAG_STEPS = 40
+FLOW_STEPS = 30  # the error-flow pictures: long enough for the carousel to matter
 
 
-def _save(graph, out, name):
-    """An SVG when Graphviz's dot is installed, else the DOT text (the page says so)."""
-    ext = "svg" if shutil.which("dot") else "dot"
-    return os.path.basename(viz.save(graph, os.path.join(out, f"{name}.{ext}")))
+class ClaimNotSupported(AssertionError):
+    """A sentence the tour would print is not supported by the numbers it computed."""
+
+
+def claim(supported: bool, sentence: str, evidence: str) -> str:
+    """``sentence`` when ``supported``; otherwise raise, quoting the sentence and the numbers."""
+    if not supported:
+        raise ClaimNotSupported(f"tour: the numbers do not support {sentence!r} ({evidence})")
+    return sentence
+
+
+def _save(graph, out, name) -> list[str]:
+    """The DOT text always, and an SVG when Graphviz's dot is installed; the files written."""
+    files = [viz.save(graph, os.path.join(out, f"{name}.dot"))]
+    if shutil.which("dot"):
+        files.append(viz.save(graph, os.path.join(out, f"{name}.svg")))
+    return [os.path.basename(f) for f in files]
 
 
 def _last_loss(T):
@@ -42,111 +60,189 @@ def error_flow_by_lag(T: int = LAG_STEPS, hidden: int = 8, seed: int = 0) -> dic
             for name, cell in cells.items()}
 
 
+def _count_label(dot_source: str, title: str) -> int:
+    return dot_source.count(f"<B>{escape(title)}</B>")
+
+
 def run(out: str = "tour", quiet: bool = False) -> dict:
-    """Write the tour into ``out``; returns what it measured (also printed)."""
+    """Write the tour into ``out``; returns what it measured (also printed). Raises
+    ``ClaimNotSupported`` if a sentence it would write is not supported by its numbers."""
     say = (lambda *a: None) if quiet else print
     start = time.perf_counter()
+    if os.path.exists(out) and not os.path.isdir(out):
+        from .graph.node import GraphError
+        raise GraphError(f"tour: --out must be a directory, but {out!r} is a file")
     os.makedirs(out, exist_ok=True)
     sections, facts = [], {}
+
+    def section(title, files, text):
+        sections.append((title, files, text))
+        say(f"{len(sections)}. {title}")
+
     say("tinygrad_rnn tour")
-
     cell = nn.LSTMCell(3, 4, seed=0)
-    say("1. an LSTM cell (3 inputs, 4 units) drawn folded: its state feeds back through a delay")
-    folded = _save(viz.draw_folded(cell), out, "1_lstm_folded")
-    sections.append(("An LSTM cell, folded", folded,
-                     "One step of the cell as a graph of gates. The state (h, c) leaves the step "
-                     "and comes back through the delay (the square): that loop is the "
-                     "recurrence."))
-    say("2. unrolled over 4 steps: a DAG with the parameters shared by every step")
-    unrolled = _save(viz.draw_unrolled(cell, 4, loss=True), out, "2_lstm_unrolled")
-    sections.append(("Unrolled through time", unrolled,
-                     "Unrolling copies the step once per time step. The weights are drawn once: "
-                     "every step reads the same ones, so their gradient is a sum over steps. "
-                     "Backpropagation through time is plain reverse mode on this DAG."))
-    from .cli import picture
-    backward = _save(picture(cell, "backward", 3), out, "3_lstm_backward")
-    sections.append(("The gradient is a graph too", backward,
-                     "Reverse mode builds new nodes (red) that read the forward values (faded): "
-                     "the derivative of the loss at the last step with respect to the recurrent "
-                     "weights. It can be run, drawn, and differentiated again."))
+    section("An LSTM cell, folded", _save(viz.draw_folded(cell), out, "1_lstm_folded"),
+            "One step of the cell as a graph of gates. The state (h, c) leaves the step and "
+            "comes back through the delay (the black square): that loop is the recurrence.")
 
-    say("3. the gradient two ways: BPTT (backward in time) and RTRL (forward in time)")
+    unrolled = viz.draw_unrolled(cell, 4, loss=True)
+    drawn = {name: _count_label(unrolled.source, name) for name in cell.parameters()}
+    facts["unrolled_parameter_boxes"] = drawn
+    section("Unrolled through time", _save(unrolled, out, "2_lstm_unrolled"),
+            "Unrolling copies the step once per time step. "
+            + claim(all(v == 1 for v in drawn.values()),
+                    f"Each of the {len(drawn)} parameter arrays is drawn once: every step reads "
+                    "the same ones, so their gradient is a sum over steps.",
+                    f"boxes per parameter: {drawn}")
+            + " Backpropagation through time is plain reverse mode on this DAG.")
+
+    from .cli import picture
+    backward = picture(cell, "backward", 3)
+    red, faded = backward.source.count('"#c53030"'), backward.source.count('"#cbd5e0"')
+    section("The gradient is a graph too", _save(backward, out, "3_lstm_backward"),
+            claim(red > 0 and faded > 0,
+                  "Reverse mode builds new nodes (red) that read the forward values (faded): ",
+                  f"{red} red and {faded} faded elements")
+            + "the derivative of the loss at the last step with respect to the recurrent "
+            "weights. It can be run, drawn, and differentiated again.")
+
     T = 6
     xs = np.random.default_rng(1).standard_normal((T, 2, 3))
     loss_fn = (lambda t, y: fsum(y * y))
     _, g_bptt = learn.bptt(cell, xs, None, loss_fn)
     _, g_rtrl = learn.rtrl(cell, xs, None, loss_fn)
     diff = max(float(np.abs(g_bptt[k] - g_rtrl[k]).max()) for k in g_bptt)
+    scale = max(float(np.abs(g).max()) for g in g_bptt.values())
+    entries = sum(v.size for v in g_bptt.values())
     facts["bptt_vs_rtrl_max_difference"] = diff
-    say(f"   largest |BPTT - RTRL| over {sum(v.size for v in g_bptt.values())} gradient "
-        f"entries: {diff:.2e}")
-    sections.append(("BPTT and RTRL agree", None,
-                     f"BPTT stores the forward pass and walks it backwards; RTRL carries "
-                     f"d state / d weights forward and stores no past. On {T} steps of this "
-                     f"LSTM, the two gradients differ by at most {diff:.1e} (rounding): the "
-                     "same derivative, computed in two orders. RTRL costs O(weights x state) "
-                     "memory per step, so it is for small networks; BPTT's memory grows "
-                     "with T."))
+    section("BPTT and RTRL agree", [],
+            "BPTT stores the forward pass and walks it backwards; RTRL carries d state / d "
+            "weights forward and stores no past. "
+            + claim(diff <= 1e-12 * max(scale, 1.0),
+                    f"On {T} steps of this LSTM, the {entries} gradient entries of the two "
+                    f"differ by at most {diff:.1e} (largest entry {scale:.2g}): float64 "
+                    "rounding, the same derivative computed in two orders.",
+                    f"max |BPTT - RTRL| = {diff:.3e}, largest entry {scale:.3e}")
+            + " RTRL costs O(weights x state) memory per step, so it is for small networks; "
+            "BPTT's memory grows with T.")
+    say(f"   largest |BPTT - RTRL| over {entries} gradient entries: {diff:.2e}")
 
-    say("4. where the error flows: a tanh RNN against an LSTM")
-    for name, label in (("rnn", "a tanh RNN"), ("lstm", "an LSTM")):
-        c = nn.RNNCell(1, 3, seed=0) if name == "rnn" else nn.LSTMCell(1, 3, seed=0)
-        steps = 8
-        x = np.random.default_rng(2).standard_normal((steps, 1, 1))
-        file = _save(viz.draw_error_flow(c, x, _last_loss(steps)), out, f"4_error_flow_{name}")
-        sections.append((f"Error flow in {label}", file,
-                         "Each edge carries part of the error from the loss at the last step "
-                         "back to an earlier state; its colour and label give the size. "
-                         + ("In the tanh RNN every step multiplies the error by f'(net) w, "
-                            "so it fades within a few steps." if name == "rnn" else
-                            "In the LSTM the cell state c passes the error back through the "
-                            "forget gate only (the constant error carousel): it survives "
-                            "much longer.")))
-    say(f"5. the error against the lag, {LAG_STEPS} steps back")
+    # the same inputs and loss for both cells: only the cell differs
+    x = np.random.default_rng(2).standard_normal((FLOW_STEPS, 1, 1))
+    loss = _last_loss(FLOW_STEPS)
+    flows, files = {}, []
+    for key, c in (("rnn", nn.RNNCell(1, 3, seed=0)),
+                   ("lstm1997", nn.LSTMCell(1, 3, forget_gate=False, seed=0))):
+        flows[key] = learn.error_flow_data(c, x, loss)
+        files += _save(viz.draw_error_flow(c, x, loss, max_steps=8, flow=flows[key]), out,
+                       f"5_error_flow_{key}")
+    kept = {k: f.kept() for k, f in flows.items()}
+    c_kept = float(flows["lstm1997"].norms()["c"][0] / flows["lstm1997"].total_norms()[-1])
+    facts["error_kept"] = dict(kept, lstm1997_c=c_kept)
+    lag = FLOW_STEPS - 1
+    section(
+        f"Error flow over {FLOW_STEPS} steps: a tanh RNN beside the 1997 LSTM", files,
+        "Both cells have 3 units and read the same inputs; the loss is on the last output "
+        "only. Each edge carries part of the error back to an earlier state; its colour and "
+        "label give the size (the middle steps are collapsed). "
+        + claim(kept["rnn"] < 1e-3,
+                f"In the tanh RNN every step multiplies the error by f'(net) w: {lag} steps "
+                f"back only {kept['rnn']:.1e} of it is left.",
+                f"kept {kept['rnn']:.3e}")
+        + " "
+        + claim(kept["lstm1997"] >= 100 * kept["rnn"],
+                f"The 1997 LSTM (Hochreiter and Schmidhuber: no forget gate) passes the error "
+                f"back along its cell state c unchanged, the constant error carousel: "
+                f"{kept['lstm1997']:.1e} of it reaches the state {lag} steps back, "
+                f"{kept['lstm1997'] / kept['rnn']:.0f} times the RNN's.",
+                f"kept {kept['lstm1997']:.3e} against the RNN's {kept['rnn']:.3e}")
+        + " An LSTM with a forget gate scales the carousel by f at every step; at the usual "
+        "initialisation (forget bias 0, f near 1/2) its error vanishes too: see the next "
+        "section.")
+    say(f"   error reaching the state {lag} steps back: tanh RNN {kept['rnn']:.1e}, "
+        f"1997 LSTM {kept['lstm1997']:.1e} of the error at the last step")
+
     norms = error_flow_by_lag()
     facts["error_at_lag"] = {k: float(v[-1]) for k, v in norms.items()}
-    save_plot(norms, os.path.join(out, "5_error_vs_lag.svg"),
+    left = {k: float(v[-1] / v[0]) for k, v in norms.items()}
+    facts["error_kept_at_lag"] = left
+    save_plot(norms, os.path.join(out, "6_error_vs_lag.svg"),
               "How much error reaches h, q steps before the loss")
+    q = LAG_STEPS - 1
+    vanished = [k for k, r in left.items() if r < 1e-4]
+    kept_list = [k for k, r in left.items() if r >= 1e-3]
+    ranked = sorted(left, key=left.get, reverse=True)
+    text = ("The norm of dL/dh q steps before the loss, on a log scale, for cells of 8 units at "
+            "their default initialisation on the same inputs. A straight falling line is "
+            f"exponential vanishing. The part of the error left {q} steps back: "
+            + ", ".join(f"{k} ({left[k]:.1e})" for k in ranked) + ". "
+            f"Less than 1e-4 is left in {len(vanished)} of the {len(left)} cells. ")
+    fb0, fb1 = left["LSTM, forget bias 0"], left["LSTM, forget bias 1"]
+    text += claim("LSTM, forget bias 0" in vanished,
+                  "A forget gate that starts at sigmoid(0) = 1/2 halves, roughly, what the cell "
+                  "state passes back at each step: at forget bias 0 the LSTM vanishes like the "
+                  "tanh RNN. ", f"forget bias 0 kept {fb0:.3e}")
+    text += claim("LSTM 1997 (no forget gate)" in kept_list,
+                  "The 1997 LSTM has no forget gate: its cell state is the constant error "
+                  "carousel and the error survives. ",
+                  f"kept {left['LSTM 1997 (no forget gate)']:.3e}")
+    text += claim(fb1 >= 100 * fb0,
+                  f"A forget bias of 1 moves the LSTM towards it ({fb1 / fb0:.0f} times more "
+                  "error left than at forget bias 0). ", f"{fb1:.3e} against {fb0:.3e}")
+    irnn = left["IRNN (ReLU, U = I)"]
+    text += claim(abs(irnn - 1) < 1e-6,
+                  "The IRNN's identity recurrence passes the error back unchanged while its "
+                  "ReLUs are active (ratio 1 here).", f"IRNN kept {irnn:.6g}")
+    section("Vanishing, measured", ["6_error_vs_lag.svg"], text)
     for k, v in norms.items():
-        say(f"   {k:22s} |dL/dh| at lag 0: {v[0]:.2e}   at lag {LAG_STEPS - 1}: {v[-1]:.2e}")
-    sections.append(("Vanishing, measured", "5_error_vs_lag.svg",
-                     "The norm of dL/dh q steps before the loss, on a log scale, for cells of "
-                     "8 units at their default initialisation. A straight falling line is "
-                     "exponential vanishing: the tanh RNN, and also the GRU and the LSTM "
-                     "whose forget gate starts at sigmoid(0) = 1/2 (each step halves what the "
-                     "cell state passes back). The 1997 LSTM has no forget gate: its cell "
-                     "state is the constant error carousel and the error survives; a forget "
-                     "bias of 1 moves the LSTM towards it. The IRNN's identity recurrence "
-                     "passes the error unchanged while its ReLUs are active."))
+        say(f"   {k:28s} |dL/dh| at lag 0: {v[0]:.2e}   at lag {LAG_STEPS - 1}: {v[-1]:.2e}")
+    say(f"{len(sections) + 1}. where next (index.html)")
     page = _html(sections)
     with open(os.path.join(out, "index.html"), "w") as f:
         f.write(page)
+    facts["sections"] = [s[0] for s in sections]
+    facts["page_text"] = [s[2] for s in sections]
     facts["seconds"] = time.perf_counter() - start
-    say(f"wrote {len([s for s in sections if s[1]])} pictures and "
-        f"{os.path.join(out, 'index.html')} in {facts['seconds']:.1f} s")
+    pictures = sum(1 for s in sections for f in s[1] if not f.endswith(".dot"))
+    say(f"wrote {pictures} pictures and {os.path.join(out, 'index.html')} in "
+        f"{facts['seconds']:.1f} s")
     return facts
+
+
+def _figure(file, title):
+    if file.endswith(".dot"):
+        return ""
+    return (f"<figure><div class='pic'><a href='{escape(file)}' title='open full size'><img "
+            f"src='{escape(file)}' alt='{escape(title)}'></a></div><figcaption><a href='{escape(file)}'>{escape(file)}</a>"
+            " (full size)</figcaption></figure>")
 
 
 def _html(sections) -> str:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>tinygrad_rnn tour</title>",
-             "<style>body{font-family:Helvetica,Arial,sans-serif;max-width:980px;margin:2em auto;"
-             "line-height:1.45}img{max-width:100%;border:1px solid #ddd}"
-             "h2{margin-top:2em}</style></head><body>",
+             "<style>body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;"
+             "line-height:1.45}.pic{overflow-x:auto;border:1px solid #ddd}img{max-width:none}"
+             "figure{margin:1em 0}"
+             "figcaption{font-size:0.85em;color:#4a5568}h2{margin-top:2em}</style></head><body>",
              "<h1>tinygrad_rnn: from a cell to its gradient through time</h1>",
              "<p>Each picture below was drawn by the library from the graphs it builds and "
-             "differentiates; read them in order.</p>"]
-    for k, (title, file, text) in enumerate(sections, 1):
+             "differentiates, and every number in the text was computed in the same run; read "
+             "them in order. Click a picture to open it at full size.</p>"]
+    for k, (title, files, text) in enumerate(sections, 1):
         parts.append(f"<h2>{k}. {escape(title)}</h2><p>{escape(text)}</p>")
-        if file and file.endswith(".svg"):
-            parts.append(f"<p><img src='{escape(file)}' alt='{escape(title)}'></p>")
-        elif file:
-            parts.append(f"<p>Graphviz's <code>dot</code> is not installed: the graph is in "
-                         f"<a href='{escape(file)}'>{escape(file)}</a> (DOT text).</p>")
+        parts.extend(_figure(f, title) for f in files)
+        dots = [f for f in files if f.endswith(".dot")]
+        if dots and not any(f.endswith(".svg") for f in files):
+            parts.append("<p>Graphviz's <code>dot</code> is not installed: the graph is in "
+                         + ", ".join(f"<a href='{escape(f)}'>{escape(f)}</a>" for f in dots)
+                         + " (DOT text).</p>")
+        elif dots:
+            parts.append("<p>DOT source: " + ", ".join(
+                f"<a href='{escape(f)}'>{escape(f)}</a>" for f in dots) + "</p>")
     parts.append(
-        "<h2>Where next</h2><p><code>tinygrad-rnn teach bptt --cell lstm --units 2 --steps 3"
-        "</code> prints every number of a BPTT pass (also <code>teach rtrl</code> and "
-        "<code>teach error-flow</code>). The repository's <code>docs/tutorial.md</code> goes "
-        "from the unrolled graph to writing and checking your own cell; "
+        f"<h2>{len(sections) + 1}. Where next</h2><p><code>tinygrad-rnn teach bptt --cell lstm "
+        "--units 2 --steps 3</code> prints every number of a BPTT pass (also <code>teach rtrl"
+        "</code> and <code>teach error-flow</code>). The repository's <code>docs/tutorial.md"
+        "</code> goes from the unrolled graph to writing and checking your own cell; "
         "<code>examples/</code> repeats the LSTM paper's experiments (embedded Reber grammar, "
         "the adding problem), trains online by RTRL and truncated BPTT side by side, and "
         "trains a character language model and a sequence-to-sequence model.</p>")

@@ -43,6 +43,16 @@ class ErrorFlow:
         return {n: np.array([np.linalg.norm(g[i]) for g in self.grads])
                 for i, n in enumerate(self.names)}
 
+    def total_norms(self) -> np.ndarray:
+        """(T,) ||dL/ds_t|| over every component of the state together."""
+        return np.array([np.sqrt(sum(float(np.linalg.norm(c)) ** 2 for c in g)) for g in self.grads])
+
+    def kept(self) -> float:
+        """How much of the error at the last step's state reaches the first step's state:
+        ||dL/ds_0|| / ||dL/ds_(T-1)|| (nan when the last state receives no error)."""
+        n = self.total_norms()
+        return float(n[0] / n[-1]) if n[-1] > 0 else float("nan")
+
 
 @api
 def error_flow_data(cell, xs, loss_fn, state0=None, backend: str = "numba") -> ErrorFlow:

@@ -24,12 +24,14 @@ def _legend(dot):
 
 
 def draw_error_flow(cell, xs, loss_fn, state0=None, max_steps: int = 12,
-                    backend: str = "numba") -> graphviz.Digraph:
+                    backend: str = "numba", flow=None) -> graphviz.Digraph:
     """The error-flow picture for input values xs (T, B, I) and loss_fn(t, y_t) (as in
     ``tr.learn.bptt``). Time runs left to right; the error runs right to left, from the losses
     L(t) down into the states and back through the steps. Beyond ``max_steps`` steps the
-    middle collapses into one column. The numbers are ``tr.learn.error_flow_data``'s."""
-    flow = error_flow_data(cell, xs, loss_fn, state0, backend)
+    middle collapses into one column. The numbers are ``tr.learn.error_flow_data``'s (pass
+    ``flow``, its result for the same arguments, to draw numbers already computed)."""
+    if flow is None:
+        flow = error_flow_data(cell, xs, loss_fn, state0, backend)
     T, names = len(flow.grads), flow.names
     if T <= max_steps:
         shown, gap = list(range(T)), None
@@ -39,20 +41,23 @@ def draw_error_flow(cell, xs, loss_fn, state0=None, max_steps: int = 12,
         gap = (head, T - (max_steps - head))
     norms = flow.norms()
     dot = new_digraph(f"Error flow in {cell.title}: ‖∂L/∂state‖ at each step; each "
-                      "edge carries the error flowing back along it", "LR", ranksep="0.9",
-                      nodesep="0.35")
+                      "edge carries the error flowing back along it", "TB", ranksep="0.7",
+                      nodesep="0.6")
     keep = set(shown)
 
     def name(key):
         return f"L{key[1]}" if key[0] == "loss" else f"s{key[1]}_{key[2]}"
 
-    columns = []
+    # rows are ranks (losses, then each state component in order), so the row order is the
+    # same at every step; time runs left to right inside each row
+    rows: dict[str, list] = {}
     for t in shown:
         col = []
         if flow.losses[t] is not None:
             dot.node(f"L{t}", style.html_label(f"L({t + 1})", f"loss {style.number(flow.losses[t])}"),
                      shape="box", style="rounded,filled", fillcolor="#fed7d7", color="#c53030")
             col.append(f"L{t}")
+            rows.setdefault("loss", []).append(f"L{t}")
         for i, n in enumerate(names):
             g = float(norms[n][t])
             ink = style.on_flow_color(g)
@@ -61,10 +66,11 @@ def draw_error_flow(cell, xs, loss_fn, state0=None, max_steps: int = 12,
                      shape="box", style="rounded,filled,bold", fillcolor=style.flow_color(g),
                      color="#2d3748", fontcolor=ink)
             col.append(f"s{t}_{i}")
-        columns.append(col)
-        dot.body.append("{rank=same; " + "; ".join(col) + "}")
+            rows.setdefault(n, []).append(f"s{t}_{i}")
         for a, b in zip(col, col[1:]):  # losses on top, then the states in order
-            dot.edge(a, b, style="invis")
+            dot.edge(a, b, style="invis", weight="4")
+    for row in rows.values():
+        dot.body.append("{rank=same; " + "; ".join(row) + "}")
     for src, dst, norm in flow.edges:
         if src[1] not in keep or dst[1] not in keep:
             continue
@@ -72,14 +78,17 @@ def draw_error_flow(cell, xs, loss_fn, state0=None, max_steps: int = 12,
         dot.edge(name(dst), name(src), dir="back", color=style.flow_color(norm),
                  penwidth=style.flow_width(norm), label=style.number(norm),
                  fontcolor="#4a5568")
-    if gap:
+    if gap:  # one "⋯" per row, in the row's rank, so the jump stays inside its row
         last_head, first_tail = gap[0] - 1, gap[1]
-        dot.node("gap", f"⋯ {gap[1] - gap[0]} steps ⋯", shape="plaintext", fontsize="14")
         for i, n in enumerate(names):
             a, b = float(norms[n][last_head]), float(norms[n][first_tail])
-            dot.edge(f"s{last_head}_{i}", "gap", dir="back", style="dashed", color=style.flow_color(a),
-                     label=f"{n}: {style.number(a)}")
-            dot.edge("gap", f"s{first_tail}_{i}", dir="back", style="dashed",
+            dot.node(f"gap{i}", f"⋯ {gap[1] - gap[0]} steps ⋯", shape="plaintext", fontsize="14")
+            dot.body.append(f"{{rank=same; gap{i}; s{last_head}_{i}}}")
+            dot.edge(f"s{last_head}_{i}", f"gap{i}", dir="back", style="dashed",
+                     color=style.flow_color(a), label=f"{n}: {style.number(a)}")
+            dot.edge(f"gap{i}", f"s{first_tail}_{i}", dir="back", style="dashed",
                      color=style.flow_color(b), label=f"{n}: {style.number(b)}")
+        for a, b in zip(range(len(names)), range(1, len(names))):
+            dot.edge(f"gap{a}", f"gap{b}", style="invis", weight="4")
     _legend(dot)
     return dot

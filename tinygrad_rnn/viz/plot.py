@@ -19,7 +19,10 @@ def lag_plot(series: dict, title: str, ylabel: str = "||dL/dh(T-1-q)||", width: 
     """SVG text: for each name, values[q] (q = 0, 1, ...: the lag) as a line on a log10 y
     axis. Zeros and non-finite values are left out of their line. ``x``: the x value of each
     index (default the index itself), for the tick labels."""
-    left, right, top, bottom = 70, 150, 40, 50
+    # the legend sits right of the plot: room for the longest name (~7 px a character at 12 px)
+    right = 60 + 7 * max((len(str(k)) for k in series), default=0)
+    left, top, bottom = 70, 40, 50
+    width += max(0, right - 150)
     pw, ph = width - left - right, height - top - bottom
     logs = {k: np.log10(np.where(np.asarray(v, float) > 0, np.asarray(v, float), np.nan))
             for k, v in series.items()}
