@@ -208,8 +208,12 @@ class LSTMCell(_Gated):
                 c = a["f"] * c + i * g
         with scope(self.GATE_NAMES["o"]):
             o = F.sigmoid(a["o"] + self.weight_co * c if self.peephole else a["o"])
+        # tanh(c) in a box of its own: pictures draw h(t) itself as the state, and a box
+        # named "h = o * tanh(c)" would then hold only the tanh
+        with scope("tanh(c)"):
+            tanh_c = F.tanh(c)
         with scope("hidden h = o * tanh(c)"):
-            h = o * F.tanh(c)
+            h = o * tanh_c
         return h, (h, c)
 
 
@@ -229,8 +233,11 @@ class GRUCell(_Gated):
     def step(self, x, state):
         (h,) = state
         H, b = self.hidden_size, self.bias_hh
-        with scope("pre-activations W x + U h + b"):
+        # two scopes: the two products are not added before the gates, so one name would
+        # label two separate boxes
+        with scope("pre-activations W x + b_ih"):
             gi = self._affine(x, self.weight_ih, self.bias_ih)
+        with scope("pre-activations U h + b_hh"):
             if self.reset_after:
                 gh = self._affine(h, self.weight_hh, b)
             else:

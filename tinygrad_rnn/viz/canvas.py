@@ -3,11 +3,14 @@ one box per scope), group them in clusters, and connect them without duplicate e
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import graphviz
 
 from ..graph.node import Node
 from . import style
+from .fold import Folded, fold_steps, step_numbers
+from .save import Picture
 
 
 def new_digraph(title: str | None = None, rankdir: str = "LR", **graph_attr) -> graphviz.Digraph:
@@ -15,7 +18,7 @@ def new_digraph(title: str | None = None, rankdir: str = "LR", **graph_attr) -> 
                       ranksep="0.35"), **graph_attr)
     if title:
         attrs.update(label=title, labelloc="t", fontsize="14")
-    return graphviz.Digraph(graph_attr=attrs, node_attr=dict(fontname=style.FONT, fontsize="10"),
+    return Picture(graph_attr=attrs, node_attr=dict(fontname=style.FONT, fontsize="10"),
                             edge_attr=dict(color="#4a5568", arrowsize="0.6", fontname=style.FONT,
                                            fontsize="8"))
 
@@ -86,7 +89,8 @@ class Canvas:
 
     def __init__(self, dot: graphviz.Digraph, group: Callable | None = None,
                  cluster: Callable | None = None, faded: Callable | None = None,
-                 accent: Callable | None = None):
+                 accent: Callable | None = None, shared: set | None = None):
+        self.shared = shared or set()
         self.dot, self.group, self.cluster = dot, group or (lambda n: None), cluster or (lambda n: None)
         self.faded = faded or (lambda n: False)
         self.accent = accent or (lambda n: False)
@@ -118,7 +122,11 @@ class Canvas:
             return self.names[k]
         name = f"n{len(self.names)}"
         self.names[k] = name
-        if k[0] == "box":
+        if k[0] == "box" and isinstance(k[1], Folded):
+            look = dict(style.FOLDED)
+            text = label or style.html_label(k[1].label(), f"{k[1].nodes} nodes folded into "
+                                             "this box")
+        elif k[0] == "box":
             path = [p for p in k[1] if isinstance(p, str)]
             scope_name = path[-1]
             backward = path[0] == "backward"
@@ -136,7 +144,11 @@ class Canvas:
         elif self.accent(node) and not node.op.leaf:
             look.update(style.BACKWARD)
         look.update(attrs)
-        self._target(self.cluster(node)).node(name, text, **look)
+        where = "shared" if id(node) in self.shared else self.cluster(node)
+        if where == "shared" and "shared" not in self.clusters:
+            self.add_cluster("shared", "read by every step (each read is a dashed stub)",
+                             fillcolor="#fffaf0")
+        self._target(where).node(name, text, **look)
         return name
 
     def connect(self, src: str, dst: str, **attrs):
@@ -168,9 +180,108 @@ class Canvas:
                 if skip(i):
                     continue
                 extra = (edge_attrs or (lambda a, b: {}))(i, node)
-                self.connect(self.place(i), dst, **extra)
+                ci, cn = self.cluster(i), self.cluster(node)
+                if ci is not None and cn is not None and ci != cn:
+                    # one free rank between two steps, so that no rank holds both (dot would
+                    # then stack the steps into a diagonal staircase)
+                    extra = dict(extra, minlen="2")
+                self.connect(self._source(i, node), dst, **extra)
+
+    def _source(self, leaf: Node, user: Node) -> str:
+        """The dot name an edge into ``user`` starts from: a shared leaf read inside a step is
+        a stub in that step (the leaf itself is drawn once, in the "shared" cluster)."""
+        where = self.cluster(user)
+        if id(leaf) not in self.shared or where is None:
+            return self.place(leaf)
+        if "shared" not in self.clusters:
+            self.add_cluster("shared", "read by every step (each read is a dashed stub)",
+                             fillcolor="#fffaf0")
+        original = self.place(leaf)
+        name = f"{original}_{where}"
+        if (name, where) not in self.edges:
+            self.edges.add((name, where))
+            look = dict(style.LEAF.get(leaf.op.name, style.OP), style="rounded,dashed",
+                        fontsize="8", height="0.2", margin="0.04")
+            # outside the step's cluster: a cluster holding a source node spans back to the
+            # ranks of the step before, and dot then stacks the steps diagonally
+            self.dot.node(name, leaf.name or node_label(leaf), **look)
+        return name
+
+    def align_clusters(self, order: list[Node]):
+        """Keep the clusters (time steps) side by side on one line. Two clusters that share a
+        rank are stacked by dot, and the part of a step that reads only x(t) and the weights
+        would rank as early as the first step: so every entry of step k+1 is put after every
+        exit of step k (invisible edges), and the first entries are tied by a heavy one
+        (without it the steps still drift into a diagonal staircase)."""
+        members: dict[str, list] = {}
+        for n in order:
+            c = self.cluster(n)
+            if c is not None and not n.op.leaf:
+                members.setdefault(c, []).append(n)
+        inside_users = set()
+        for c, nodes in members.items():
+            ids = {id(n) for n in nodes}
+            inside_users.update(id(i) for n in nodes for i in n.inputs if id(i) in ids)
+        ends = {}
+        for c, nodes in members.items():
+            ids = {id(n) for n in nodes}
+            entries = {self.place(n) for n in nodes if not any(id(i) in ids for i in n.inputs)}
+            exits = {self.place(n) for n in nodes if id(n) not in inside_users}
+            first = next((n for n in nodes if any(id(i) in ids for i in n.inputs)), nodes[0])
+            ends[c] = (sorted(entries), sorted(exits), self.place(first))
+        names = [c for c in self.clusters if c in ends]
+        for a, b in zip(names, names[1:]):
+            for x in ends[a][1]:
+                for y in ends[b][0]:
+                    self.dot.edge(x, y, style="invis", weight="0")
+            self.dot.edge(ends[a][2], ends[b][2], style="invis", weight="50")
 
     def finish(self):
         for sub in self.clusters.values():
             self.dot.subgraph(sub)
         return self.dot
+
+
+@dataclass
+class Plan:
+    """How to draw a graph within a node budget (see ``plan``)."""
+    group: Callable
+    cluster: Callable | None
+    title: str | None
+    clusters: list
+    shared: set
+
+
+def plan(order: list[Node], group, max_nodes: int, title: str | None) -> Plan:
+    """The drawing plan of ``order`` in at most ``max_nodes`` boxes: the steps beyond the
+    budget folded into one box (the title says so), every step a cluster "step k", and the
+    leaves that several steps read (shared weights) drawn once, in a cluster of their own,
+    with a small stub where each step reads them: long edges from one weight into every step
+    made dot stack the steps into a diagonal staircase (TensorBoard's graph view likewise
+    takes such high-degree nodes out of the layout)."""
+    group = group or (lambda n: None)
+
+    def key(n):
+        g = group(n)
+        return ("node", id(n)) if g is None else ("box", g)
+    fold_group, folded = fold_steps(order, key, max_nodes)
+    step = step_numbers(order)
+    shown = sorted(set(step.values()) - (set(range(folded.first, folded.last + 1))
+                                         if folded else set()))
+    if folded:
+        note = (f"steps {folded.first}–{folded.last} of {max(step.values())} folded into one box "
+                f"({folded.nodes} nodes) to stay within max_nodes={max_nodes}")
+        title = f"{title}: {note}" if title else note
+
+    def cluster(n):
+        s = step.get(id(n))
+        return f"step{s}" if s in shown else None
+    clusters = [(f"step{s}", f"step {s}") for s in shown] if len(shown) > 1 else []
+    readers: dict[int, set] = {}
+    for n in order:
+        for i in n.inputs:
+            if i.op.leaf:
+                readers.setdefault(id(i), set()).add(step.get(id(n)))
+    shared = {i for i, r in readers.items() if len(r) > 1} if clusters else set()
+    return Plan(lambda n: fold_group(n) or group(n), cluster if clusters else None, title,
+                clusters, shared)

@@ -20,6 +20,8 @@ GATE_COLORS = {"input": "#c6f6d5", "forget": "#fed7d7", "output": "#fefcbf", "ca
                "reset": "#fed7d7", "update": "#c6f6d5", "cell": "#feebc8", "hidden": "#bee3f8",
                "context": "#feebc8", "pre-activations": "#edf2f7", "net": "#edf2f7",
                "backward": "#fff5f5"}
+FOLDED = dict(shape="box", style="rounded,dashed,filled", fillcolor="#f7fafc", color="#718096",
+              fontcolor="#4a5568")
 FADED = dict(color="#cbd5e0", fontcolor="#a0aec0", fillcolor="#f7fafc")
 BACKWARD = dict(color="#c53030", fillcolor="#fff5f5")
 
