@@ -1,13 +1,13 @@
-"""The ``tinygrad-rnn`` command (also ``python -m tinygrad_rnn``).
-
-    tinygrad-rnn tour --out tour                     # pictures + index.html, step by step
-    tinygrad-rnn teach bptt --cell lstm --units 2 --steps 3
-    tinygrad-rnn render lstm --view unrolled --steps 4 -o lstm.svg
-"""
+"""The ``tinygrad-rnn`` command (also ``python -m tinygrad_rnn``): ``render`` draws a cell,
+``tour`` writes the tour's pictures and page, ``teach`` prints BPTT, RTRL or error flow step
+by step. Every argument is checked before any work starts; a bad one is reported with the
+usage of the subcommand it belongs to."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import textwrap
 
 import numpy as np
 
@@ -36,11 +36,68 @@ CELLS = {
     "wz": ("Williams & Zipser fully recurrent network", lambda I, H, s: nn.WilliamsZipserNet(H, I, seed=s)),
 }
 VIEWS = ("folded", "unrolled", "backward", "error-flow")
+DEFAULT_LAG = 3  # teach error-flow without --lag: q = min(3, steps - 1)
+
+DESCRIPTION = ("Draw recurrent cells, run the tour, or print BPTT, RTRL and error flow step by "
+               "step. 'tinygrad-rnn COMMAND --help' lists a command's options.")
+EXAMPLES = {
+    "main": """examples:
+  tinygrad-rnn tour --out tour                      pictures and index.html, step by step
+  tinygrad-rnn teach bptt --cell lstm --units 2 --steps 3
+  tinygrad-rnn render lstm --view unrolled --steps 4 -o lstm.svg""",
+    "render": """examples:
+  tinygrad-rnn render lstm --view unrolled --steps 4 -o lstm.svg
+  tinygrad-rnn render gru --view folded -o gru.dot          DOT text, needs no Graphviz
+  tinygrad-rnn render lstm1997 --view error-flow --steps 20 -o flow.svg
+
+The directory of --output must exist. Images (.svg .png .pdf) need Graphviz's dot program.""",
+    "tour": """examples:
+  tinygrad-rnn tour                    writes ./tour/index.html and its pictures
+  tinygrad-rnn tour --out /tmp/tour""",
+    "teach": """examples:
+  tinygrad-rnn teach bptt --cell lstm --units 2 --steps 3
+  tinygrad-rnn teach rtrl --cell wz --units 2 --steps 3
+  tinygrad-rnn teach error-flow --units 3 --steps 6 --lag 3
+
+error-flow lists the path products of Hochreiter & Schmidhuber's analysis, which is for
+simple RNNs: --cell rnn or irnn. For any other cell draw the error flow instead:
+  tinygrad-rnn render lstm --view error-flow --steps 6 -o flow.svg""",
+}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help (not for required ones or unset defaults);
+    descriptions and epilogs printed as written, so the examples keep their lines."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _at_least(lowest: int):
+    """An argparse ``type``: an int >= lowest; argparse reports a bad one with the usage of
+    the subcommand it belongs to and the value given."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"must be at least {lowest}, got {value}")
+        return value
+    parse.__name__ = f"int >= {lowest}"
+    return parse
 
 
 def make_cell(name: str, input_size: int = 3, hidden_size: int = 4, seed: int = 0):
     """A cell of the kind the command line names (see ``CELLS``)."""
     return CELLS[name][1](input_size, hidden_size, seed)
+
+
+def error_flow_cells() -> tuple:
+    """The names in ``CELLS`` that ``teach.error_flow_paths`` handles: the simple RNNs."""
+    return tuple(k for k in CELLS if isinstance(make_cell(k, 1, 1), nn.RNNCell))
 
 
 def last_step_loss(steps: int):
@@ -66,13 +123,44 @@ def picture(cell, view: str, steps: int, detail: str = "gates", seed: int = 0):
     return viz.draw_backward(loss, [wrt], detail)
 
 
+class _Refused(Exception):
+    """A file-system problem found before any work: reported in one line, exit status 2."""
+
+
+def _check_output_file(path: str) -> None:
+    # NOTE: viz.save creates missing directories (right for a library call); on the command
+    # line a mistyped directory should be an error, not a new directory tree.
+    directory = os.path.dirname(path) or "."
+    if not os.path.exists(directory):
+        raise _Refused(f"the directory {directory!r} of --output {path!r} does not exist; "
+                       "create it first or pick another path")
+    if not os.path.isdir(directory):
+        raise _Refused(f"{directory!r} in --output {path!r} is a file, not a directory")
+    if os.path.isdir(path):
+        raise _Refused(f"--output {path!r} is a directory; give a file name such as "
+                       f"{os.path.join(path, 'picture.svg')!r}")
+
+
+def _check_output_directory(path: str) -> None:
+    # the tour creates --out (and missing parents); it cannot when a file is in the way
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        where = "is a file" if probe == os.path.abspath(path) else f"is inside {probe!r}, a file"
+        raise _Refused(f"--out {path!r} {where}; the tour needs a directory to write its "
+                       "pictures and index.html into")
+
+
 def _render(args):
+    _check_output_file(args.output)
     cell = make_cell(args.cell, args.input_size, args.hidden_size, args.seed)
     graph = picture(cell, args.view, args.steps, args.detail, args.seed)
     print(viz.save(graph, args.output))
 
 
 def _tour(args):
+    _check_output_directory(args.out)
     from .tour import run
     run(args.out)
 
@@ -80,57 +168,108 @@ def _tour(args):
 def _teach(args):
     from . import teach
     rng = np.random.default_rng(args.seed)
-    if args.what == "error-flow":
-        cell = nn.RNNCell(1, args.units, seed=args.seed)
-        xs = rng.standard_normal((args.steps, 1, 1))
-        print(teach.error_flow_paths(cell, xs, q=min(args.lag, args.steps - 1)))
-        return
     if args.what == "rtrl" and args.cell != "wz":
         print("(RTRL on the Williams-Zipser network shows p^k_ij(t); try --cell wz)\n")
     cell = make_cell(args.cell, args.input_size, args.units, args.seed)
     xs = rng.standard_normal((args.steps, 1, cell.input_size))
+    if args.what == "error-flow":
+        print(teach.error_flow_paths(cell, xs, q=args.lag))
+        return
     loss_fn = last_step_loss(args.steps)
     trace = (teach.bptt_trace if args.what == "bptt" else teach.rtrl_trace)(cell, xs, None, loss_fn)
     print(trace)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="tinygrad-rnn", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("render", help="draw a cell: folded, unrolled, backward or error-flow")
-    r.add_argument("cell", choices=sorted(CELLS), help="; ".join(f"{k}: {v[0]}" for k, v in CELLS.items()))
-    r.add_argument("--view", choices=VIEWS, default="unrolled")
-    r.add_argument("--steps", type=int, default=4, help="time steps (views other than folded)")
-    r.add_argument("--detail", choices=("gates", "ops"), default="gates")
-    r.add_argument("--input-size", type=int, default=3)
-    r.add_argument("--hidden-size", type=int, default=4)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("-o", "--output", required=True, help="FILE.svg, .png, .pdf or .dot")
+def _check_teach(args, error) -> None:
+    """What the types cannot check alone: error-flow's cell, and its lag against --steps."""
+    if args.what != "error-flow":
+        return
+    supported = error_flow_cells()
+    if args.cell not in supported:
+        error(f"argument --cell: error-flow lists the path products of a simple RNN, so it "
+              f"works with --cell {' or '.join(supported)}, got {args.cell!r}; for any cell "
+              f"draw the error flow: tinygrad-rnn render {args.cell} --view error-flow -o flow.svg")
+    if args.steps < 2:
+        error(f"argument --steps: error-flow needs at least 2 steps (the error flows back from "
+              f"the last step to an earlier one), got {args.steps}")
+    if args.lag is None:
+        args.lag = min(DEFAULT_LAG, args.steps - 1)
+    if args.lag >= args.steps:
+        error(f"argument --lag: must be less than --steps, got --lag {args.lag} with --steps "
+              f"{args.steps} (the error flows back from the last step, t = steps - 1 = "
+              f"{args.steps - 1}); use --lag {args.steps - 1} or --steps {args.lag + 1}")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    """The top-level parser and its subparsers by command name."""
+    positive = _at_least(1)
+    flow_cells = " or ".join(error_flow_cells())
+    parser = argparse.ArgumentParser(prog="tinygrad-rnn", description=textwrap.fill(DESCRIPTION, 79),
+                                     epilog=EXAMPLES["main"], formatter_class=_HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, help_text):
+        description = textwrap.fill(help_text[0].upper() + help_text[1:] + ".", 79)
+        return sub.add_parser(name, help=help_text, description=description,
+                              epilog=EXAMPLES[name], formatter_class=_HelpFormatter)
+
+    r = add("render", "draw a cell folded, unrolled, backward or as its error flow, to a file")
+    r.add_argument("cell", choices=sorted(CELLS), metavar="CELL",
+                   help="the cell to draw: " + "; ".join(f"{k}: {v[0]}" for k, v in CELLS.items()))
+    r.add_argument("--view", choices=VIEWS, default="unrolled",
+                   help="folded: one step with its state loop; unrolled: a DAG over --steps steps; "
+                        "backward: the gradient graph; error-flow: how much error reaches each step")
+    r.add_argument("--steps", type=positive, default=4, help="time steps (every view but folded)")
+    r.add_argument("--detail", choices=("gates", "ops"), default="gates",
+                   help="gates: one box per gate; ops: every primitive operation")
+    r.add_argument("--input-size", type=positive, default=3, help="inputs per step")
+    r.add_argument("--hidden-size", type=positive, default=4, help="hidden units")
+    r.add_argument("--seed", type=_at_least(0), default=0, help="seed of the weights and the inputs")
+    r.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="where to write the picture: FILE.svg, .png, .pdf (need Graphviz's dot) or "
+                        ".dot (DOT text); its directory must exist")
     r.set_defaults(run=_render)
-    t = sub.add_parser("tour", help="build, unroll, differentiate (BPTT and RTRL) and draw an LSTM; "
-                       "writes pictures and index.html")
-    t.add_argument("--out", default="tour", help="directory (default ./tour)")
+
+    t = add("tour", "build, unroll, differentiate (BPTT and RTRL) and draw an LSTM; "
+                    "writes pictures and index.html")
+    t.add_argument("--out", default="tour", metavar="DIR",
+                   help="directory for the pictures and index.html (created if missing)")
     t.set_defaults(run=_tour)
-    e = sub.add_parser("teach", help="print a step-by-step walk-through of BPTT, RTRL or error flow")
-    e.add_argument("what", choices=("bptt", "rtrl", "error-flow"))
-    e.add_argument("--cell", choices=sorted(CELLS), default="rnn")
-    e.add_argument("--units", type=int, default=2)
-    e.add_argument("--steps", type=int, default=3)
-    e.add_argument("--input-size", type=int, default=1)
-    e.add_argument("--lag", type=int, default=3, help="error-flow: q, the lag")
-    e.add_argument("--seed", type=int, default=0)
-    e.set_defaults(run=_teach)
+
+    e = add("teach", "print a step-by-step walk-through of BPTT, RTRL or error flow")
+    e.add_argument("what", choices=("bptt", "rtrl", "error-flow"),
+                   help="bptt: forward then backward through time; rtrl: sensitivities carried "
+                        "forward; error-flow: the path products of the error flowing back --lag steps")
+    e.add_argument("--cell", choices=sorted(CELLS), default="rnn", metavar="CELL",
+                   help=f"the cell ({', '.join(sorted(CELLS))}); error-flow takes {flow_cells}")
+    e.add_argument("--units", type=positive, default=2, help="hidden units")
+    e.add_argument("--steps", type=positive, default=3, help="time steps")
+    e.add_argument("--input-size", type=positive, default=1, help="inputs per step")
+    e.add_argument("--lag", type=positive, default=None,
+                   help=f"error-flow: q, how many steps back from the last one; less than --steps "
+                        f"(default: min({DEFAULT_LAG}, steps - 1))")
+    e.add_argument("--seed", type=_at_least(0), default=0, help="seed of the weights and the inputs")
+    e.set_defaults(run=_teach, check=_check_teach)
+    return parser, {"render": r, "tour": t, "teach": e}
+
+
+def main(argv=None) -> int:
+    """Run the command line on argv (default sys.argv[1:]); returns the exit status.
+    Bad arguments exit with status 2 and the subcommand's usage (argparse's SystemExit)."""
+    parser, commands = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "steps", 1) < 1:
-        parser.error("--steps must be at least 1")
-    if getattr(args, "units", 1) < 1 or getattr(args, "lag", 1) < 1:
-        parser.error("--units and --lag must be at least 1")
+    if hasattr(args, "check"):
+        args.check(args, commands[args.command].error)
     try:
         args.run(args)
     except Exception as e:  # a clear one-line message for the terminal, not a traceback
         from .graph.node import GraphError
-        if isinstance(e, GraphError):
-            print(f"tinygrad-rnn: {e}", file=sys.stderr)
+        if isinstance(e, (GraphError, _Refused)):
+            print(f"tinygrad-rnn {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        if isinstance(e, OSError):
+            print(f"tinygrad-rnn {args.command}: error: {e.strerror or e}"
+                  + (f": {e.filename!r}" if e.filename else ""), file=sys.stderr)
             return 2
         raise
     return 0
