@@ -3,7 +3,9 @@
     trace = tr.teach.bptt_trace(cell, xs, None, loss_fn); print(trace); trace.grads
     trace = tr.teach.rtrl_trace(net, xs, None, loss_fn)   # p^k_ij(t) for a Williams-Zipser net
     print(tr.teach.error_flow_paths(tr.nn.RNNCell(1, 3), xs, q=3))   # seed 003's path sum
+    tr.teach.write_step_page("steps.html", trace, rtrl)   # Next / Previous in a browser
 """
 from .bptt import BPTTTrace, bptt_trace  # noqa: F401
 from .error_flow import ErrorFlowPaths, error_flow_paths  # noqa: F401
+from .page import step_page, step_page_for, write_step_page  # noqa: F401
 from .rtrl import RTRLTrace, rtrl_trace  # noqa: F401

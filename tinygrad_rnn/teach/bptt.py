@@ -65,6 +65,12 @@ class BPTTTrace:
         out.extend(block(f"dL/d{name}", g) for name, g in self.grads.items())
         return "\n".join(out)
 
+    def _repr_html_(self) -> str:
+        """The step-through page of this trace (``tr.teach.step_page``), shown inline by
+        notebooks: forward t=0..T-1, then backward t=T-1..0."""
+        from .page import _fragment
+        return _fragment(self)[0]
+
 
 def _named_values(order, before):
     """label -> node: the output of each name scope the step built (a gate's activation,

@@ -67,6 +67,13 @@ class RTRLTrace:
         out += ["", f"largest |RTRL - BPTT| over all entries: {self.max_difference:.3g}"]
         return "\n".join(out)
 
+    def _repr_html_(self) -> str:
+        """The step-through page of this trace alone (``tr.teach.step_page(None, trace)``),
+        shown inline by notebooks: forward t=0..T-1 carrying the sensitivities, ending with
+        the gradient beside BPTT's."""
+        from .page import _fragment
+        return _fragment(None, self)[0]
+
 
 def rtrl_trace(cell, xs, state0, loss_fn, backend: str = "numba", lr: float = 1.0) -> RTRLTrace:
     """Step-by-step RTRL of ``cell`` over ``xs`` (T, B, I); arguments as ``tr.learn.rtrl``,
