@@ -217,3 +217,92 @@ def test_what_the_tour_and_examples_write_is_git_ignored():
             path = f"{out}/{f}"
             done = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
             assert done.returncode == 0, f"{path} is not git-ignored"
+
+
+# teach bptt / rtrl --html: the step-through page of the same computation
+
+def teach_traces(cell_name, units, steps, seed, input_size=1):
+    """The BPTT and RTRL traces `teach` computes for these arguments (its inputs and loss)."""
+    from tinygrad_rnn.cli import last_step_loss
+    cell = make_cell(cell_name, input_size, units, seed)
+    xs = np.random.default_rng(seed).standard_normal((steps, 1, cell.input_size))
+    loss_fn = last_step_loss(steps)
+    return teach.bptt_trace(cell, xs, None, loss_fn), teach.rtrl_trace(cell, xs, None, loss_fn)
+
+
+def page_data(text):
+    """The JSON blob the step-through page carries (every number it shows)."""
+    import json
+    blob = re.search(r'<script type="application/json" class="tgr-data">(.*?)</script>', text, re.S)
+    return json.loads(blob.group(1))
+
+
+def test_teach_bptt_without_html_prints_the_trace_as_before_and_writes_nothing(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["teach", "bptt", "--cell", "lstm", "--steps", "3", "--seed", "2"]) == 0
+    bptt, _ = teach_traces("lstm", 2, 3, 2)
+    assert capsys.readouterr().out == f"{bptt}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("what", ["bptt", "rtrl"])
+def test_teach_html_writes_the_page_with_both_modes_after_the_same_text(tmp_path, capsys, what):
+    from tinygrad_rnn.teach.page import fmt
+    target = tmp_path / "steps.html"
+    argv = ["teach", what, "--cell", "gru", "--units", "2", "--steps", "3", "--seed", "1"]
+    assert main(argv) == 0
+    plain = capsys.readouterr().out
+    assert main(argv + ["--html", str(target)]) == 0
+    out = capsys.readouterr().out
+    # the text is unchanged; one line after it says where the page is
+    assert out.startswith(plain) and out[len(plain):].count("\n") == 2, out[len(plain):]
+    assert out.rstrip("\n").splitlines()[-1].endswith(f": {target}")
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    # both modes: the RTRL button is enabled and its steps are in the data
+    assert re.search(r'<button id="mode-rtrl" type="button">', text), "RTRL mode disabled"
+    assert not re.search(r'<button id="mode-bptt"[^>]*disabled', text)
+    data = page_data(text)
+    assert set(data["modes"]) == {"bptt", "rtrl"} and data["comparison"]["agree"]
+    # numbers of the BPTT trace of the same computation (cell, inputs, loss) are on the page
+    bptt, rtrl = teach_traces("gru", 2, 3, 1)
+    for k, g in bptt.grads.items():
+        for v in np.ravel(g)[:3]:
+            assert fmt(v) in text, (k, fmt(v))
+    assert fmt(bptt.loss) in text
+    for name, v in bptt.forward[0].items():
+        assert fmt(np.ravel(v)[0]) in text, name
+    # the page is exactly the one write_step_page makes of these two traces
+    assert text == teach.step_page(bptt, rtrl)
+
+
+def test_teach_html_needs_an_html_file_name(tmp_path, capsys):
+    for bad in ("steps.txt", "steps", "steps.html.bak"):
+        target = tmp_path / bad
+        err = usage_error(capsys, ["teach", "bptt", "--html", str(target)])
+        assert err.startswith("usage: tinygrad-rnn teach ")
+        assert "argument --html: " in err and ".html" in err and f"got {str(target)!r}" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_teach_html_into_a_missing_directory_or_onto_one_is_refused(tmp_path, capsys):
+    missing = tmp_path / "missing" / "deeper"
+    for what in ("bptt", "rtrl"):
+        target = missing / "steps.html"
+        err = one_line_error(capsys, ["teach", what, "--html", str(target)], "teach")
+        assert "does not exist" in err and f"--html {str(target)!r}" in err
+        assert repr(str(missing)) in err
+    assert list(tmp_path.iterdir()) == []
+    folder = tmp_path / "pages.html"
+    folder.mkdir()
+    err = one_line_error(capsys, ["teach", "bptt", "--html", str(folder)], "teach")
+    assert "is a directory" in err and list(folder.iterdir()) == []
+
+
+def test_teach_error_flow_refuses_html(tmp_path, capsys):
+    target = tmp_path / "flow.html"
+    err = usage_error(capsys, ["teach", "error-flow", "--html", str(target)])
+    assert err.startswith("usage: tinygrad-rnn teach ")
+    assert "argument --html: only bptt and rtrl write a step-through page" in err
+    assert not target.exists()

@@ -1,7 +1,8 @@
 """The ``tinygrad-rnn`` command (also ``python -m tinygrad_rnn``): ``render`` draws a cell,
 ``tour`` writes the tour's pictures and page, ``teach`` prints BPTT, RTRL or error flow step
-by step. Every argument is checked before any work starts; a bad one is reported with the
-usage of the subcommand it belongs to."""
+by step (``teach bptt`` and ``teach rtrl`` with ``--html FILE`` also write the step-through page).
+Every argument is checked before any work starts; a bad one is reported with the usage of the
+subcommand it belongs to."""
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,7 @@ EXAMPLES = {
     "main": """examples:
   tinygrad-rnn tour --out tour                      pictures and index.html, step by step
   tinygrad-rnn teach bptt --cell lstm --units 2 --steps 3
+  tinygrad-rnn teach bptt --html steps.html         the same, step by step in a browser
   tinygrad-rnn render lstm --view unrolled --steps 4 -o lstm.svg""",
     "render": """examples:
   tinygrad-rnn render lstm --view unrolled --steps 4 -o lstm.svg
@@ -57,7 +59,12 @@ The directory of --output must exist. Images (.svg .png .pdf) need Graphviz's do
     "teach": """examples:
   tinygrad-rnn teach bptt --cell lstm --units 2 --steps 3
   tinygrad-rnn teach rtrl --cell wz --units 2 --steps 3
+  tinygrad-rnn teach bptt --cell gru --steps 3 --html steps.html
   tinygrad-rnn teach error-flow --units 3 --steps 6 --lag 3
+
+--html FILE (bptt and rtrl) also writes the step-through page of the same computation:
+Next / Previous walk the forward pass and BPTT backward, or RTRL forward with the
+sensitivities, in a browser; one self-contained file. Its directory must exist.
 
 error-flow lists the path products of Hochreiter & Schmidhuber's analysis, which is for
 simple RNNs: --cell rnn or irnn. For any other cell draw the error flow instead:
@@ -127,18 +134,26 @@ class _Refused(Exception):
     """A file-system problem found before any work: reported in one line, exit status 2."""
 
 
-def _check_output_file(path: str) -> None:
+def _check_output_file(path: str, option: str = "--output", example: str = "picture.svg") -> None:
     # NOTE: viz.save creates missing directories (right for a library call); on the command
     # line a mistyped directory should be an error, not a new directory tree.
     directory = os.path.dirname(path) or "."
     if not os.path.exists(directory):
-        raise _Refused(f"the directory {directory!r} of --output {path!r} does not exist; "
+        raise _Refused(f"the directory {directory!r} of {option} {path!r} does not exist; "
                        "create it first or pick another path")
     if not os.path.isdir(directory):
-        raise _Refused(f"{directory!r} in --output {path!r} is a file, not a directory")
+        raise _Refused(f"{directory!r} in {option} {path!r} is a file, not a directory")
     if os.path.isdir(path):
-        raise _Refused(f"--output {path!r} is a directory; give a file name such as "
-                       f"{os.path.join(path, 'picture.svg')!r}")
+        raise _Refused(f"{option} {path!r} is a directory; give a file name such as "
+                       f"{os.path.join(path, example)!r}")
+
+
+def _html_file(text: str) -> str:
+    """An argparse ``type``: a file name ending in .html (the step-through page)."""
+    if os.path.splitext(text)[1].lower() != ".html":
+        raise argparse.ArgumentTypeError(f"the step-through page is HTML, so the file name must "
+                                         f"end in .html, got {text!r}")
+    return text
 
 
 def _check_output_directory(path: str) -> None:
@@ -167,6 +182,8 @@ def _tour(args):
 
 def _teach(args):
     from . import teach
+    if args.html is not None:
+        _check_output_file(args.html, "--html", "steps.html")
     rng = np.random.default_rng(args.seed)
     if args.what == "rtrl" and args.cell != "wz":
         print("(RTRL on the Williams-Zipser network shows p^k_ij(t); try --cell wz)\n")
@@ -178,12 +195,22 @@ def _teach(args):
     loss_fn = last_step_loss(args.steps)
     trace = (teach.bptt_trace if args.what == "bptt" else teach.rtrl_trace)(cell, xs, None, loss_fn)
     print(trace)
+    if args.html is not None:
+        # the page shows both modes, so it needs both traces of this same computation
+        other = (teach.rtrl_trace if args.what == "bptt" else teach.bptt_trace)(cell, xs, None, loss_fn)
+        bptt, rtrl = (trace, other) if args.what == "bptt" else (other, trace)
+        path = teach.write_step_page(args.html, bptt, rtrl)
+        print(f"\nstep-through page (BPTT and RTRL, open it in a browser): {path}")
 
 
 def _check_teach(args, error) -> None:
-    """What the types cannot check alone: error-flow's cell, and its lag against --steps."""
+    """What the types cannot check alone: error-flow's cell, its lag against --steps, and
+    that it has no --html page."""
     if args.what != "error-flow":
         return
+    if args.html is not None:
+        error(f"argument --html: only bptt and rtrl write a step-through page, not error-flow "
+              f"(got --html {args.html!r}); try: tinygrad-rnn teach bptt --html {args.html}")
     supported = error_flow_cells()
     if args.cell not in supported:
         error(f"argument --cell: error-flow lists the path products of a simple RNN, so it "
@@ -249,6 +276,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
                    help=f"error-flow: q, how many steps back from the last one; less than --steps "
                         f"(default: min({DEFAULT_LAG}, steps - 1))")
     e.add_argument("--seed", type=_at_least(0), default=0, help="seed of the weights and the inputs")
+    e.add_argument("--html", type=_html_file, default=None, metavar="FILE",
+                   help="bptt and rtrl: also write the step-through page of the same computation "
+                        "(both modes) to FILE.html; its directory must exist")
     e.set_defaults(run=_teach, check=_check_teach)
     return parser, {"render": r, "tour": t, "teach": e}
 
