@@ -3,8 +3,11 @@ show them inline, ``tr.viz.save(graph, "x.svg")`` writes SVG/PNG/PDF/DOT).
 
 - ``draw(tensors)``: any graph; ``draw_backward(loss, wrt)``: the gradient graph;
 - ``draw_folded(cell)`` / ``draw_unrolled(cell, steps)``: a cell and its unrolled DAG;
+- ``draw_bptt(cell, steps)``: BPTT as the unrolled picture turned round: δh(t), δc(t),
+  the gate deltas and each step's ΔW(t) feeding ∂L/∂W;
 - ``draw_error_flow(cell, xs, loss_fn)``: the error flowing back through time.
 """
+from .bptt_view import draw_bptt  # noqa: F401
 from .draw import draw, draw_backward  # noqa: F401
 from .flow import draw_error_flow  # noqa: F401
 from .recurrent import draw_folded, draw_unrolled  # noqa: F401
