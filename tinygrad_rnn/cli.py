@@ -120,6 +120,8 @@ def picture(cell, view: str, steps: int, detail: str = "gates", seed: int = 0):
     if view == "unrolled":
         return viz.draw_unrolled(cell, steps, detail, loss=True)
     xs_values = np.random.default_rng(seed).standard_normal((steps, 1, cell.input_size))
+    if view == "backward" and detail == "gates":  # BPTT in time: δh(t), δc(t), ΔW(t)
+        return viz.draw_bptt(cell, steps, xs=xs_values, loss="last")
     if view == "error-flow":
         return viz.draw_error_flow(cell, xs_values.astype(cell.dtype), last_step_loss(steps))
     xs = placeholder(xs_values.shape, cell.dtype, name="xs")
@@ -245,7 +247,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
                    help="the cell to draw: " + "; ".join(f"{k}: {v[0]}" for k, v in CELLS.items()))
     r.add_argument("--view", choices=VIEWS, default="unrolled",
                    help="folded: one step with its state loop; unrolled: a DAG over --steps steps; "
-                        "backward: the gradient graph; error-flow: how much error reaches each step")
+                        "backward: BPTT in time (δh(t), δc(t), gate deltas, each step's ΔW(t); with "
+                        "--detail ops the gradient graph of every primitive); error-flow: how much "
+                        "error reaches each step")
     r.add_argument("--steps", type=positive, default=4, help="time steps (every view but folded)")
     r.add_argument("--detail", choices=("gates", "ops"), default="gates",
                    help="gates: one box per gate; ops: every primitive operation")

@@ -7,6 +7,7 @@ raises ``ClaimNotSupported`` instead of printing it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from html import escape
@@ -60,6 +61,15 @@ def error_flow_by_lag(T: int = LAG_STEPS, hidden: int = 8, seed: int = 0) -> dic
             for name, cell in cells.items()}
 
 
+def tr_ops_graph(cell, steps):
+    """The loss of ``cell`` unrolled over ``steps`` steps on placeholder inputs: the squared
+    last output (the graph the ops-level backward picture differentiates)."""
+    from .recurrence import unroll
+    from .tensor import placeholder
+    ys, _ = unroll(cell, placeholder((steps, 1, cell.input_size), cell.dtype, name="xs"))
+    return fsum(ys[-1] * ys[-1])
+
+
 def _count_label(dot_source: str, title: str) -> int:
     return dot_source.count(f"<B>{escape(title)}</B>")
 
@@ -96,15 +106,36 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
                     f"boxes per parameter: {drawn}")
             + " Backpropagation through time is plain reverse mode on this DAG.")
 
-    from .cli import picture
-    backward = picture(cell, "backward", 3)
-    red, faded = backward.source.count('"#c53030"'), backward.source.count('"#cbd5e0"')
-    section("The gradient is a graph too", _save(backward, out, "3_lstm_backward"),
-            claim(red > 0 and faded > 0,
-                  "Reverse mode builds new nodes (red) that read the forward values (faded): ",
-                  f"{red} red and {faded} faded elements")
-            + "the derivative of the loss at the last step with respect to the recurrent "
-            "weights. It can be run, drawn, and differentiated again.")
+    # BPTT in time: the unrolled picture turned round, with the trace's numbers; checked
+    # against the gradient tr.learn.bptt computes on the same inputs
+    steps = 4
+    x4 = np.random.default_rng(3).standard_normal((steps, 1, 3))
+    bptt_picture = viz.draw_bptt(cell, steps, xs=x4)
+    _, g4 = learn.bptt(cell, x4, None, _last_loss(steps))
+    shown = {p: float(m) for p, m in re.findall(r"‖∂L/∂(\w+)‖ = ([-0-9.e+]+)", bptt_picture.source)}
+    mismatch = max(abs(shown[p] - float(np.linalg.norm(g))) / max(float(np.linalg.norm(g)), 1e-300)
+                   for p, g in g4.items())
+    facts["bptt_picture_gradient_mismatch"] = mismatch
+    loss_node = tr_ops_graph(cell, steps)
+    ops_picture = viz.draw_backward(loss_node, [cell.weight_hh], detail="ops")
+    red, faded = ops_picture.source.count('"#c53030"'), ops_picture.source.count('"#cbd5e0"')
+    section("Backpropagation through time, drawn",
+            _save(bptt_picture, out, "3_lstm_bptt") + _save(ops_picture, out, "3_lstm_backward_ops"),
+            f"Reverse mode turns every edge A -> B of the unrolled graph into an edge δB -> δA: "
+            f"the first picture is the unrolled LSTM of {steps} steps turned round. The error "
+            f"enters at the loss L({steps}) on the right and flows right to left through δh(t), "
+            "δc(t) and the gate deltas of each step; every step adds its contribution ΔW(t) to "
+            "a running sum that ends, at the left, in ∂L/∂W. "
+            + claim(mismatch <= 5e-3 and set(shown) == set(g4),
+                    "The norms of those sums are the norms of the gradient tr.learn.bptt "
+                    "computes on the same inputs (to the 3 digits shown).",
+                    f"largest relative difference {mismatch:.2e}; sums drawn for {sorted(shown)}")
+            + " The second picture is the same gradient (of the recurrent weights) at the level "
+            "of primitives: "
+            + claim(red > 0 and faded > 0,
+                    "the nodes reverse mode builds (red) reading the forward values (faded); ",
+                    f"{red} red and {faded} faded elements")
+            + "it can be run, drawn, and differentiated again.")
 
     T = 6
     xs = np.random.default_rng(1).standard_normal((T, 2, 3))
@@ -127,6 +158,23 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
             "BPTT's memory grows with T.")
     say(f"   largest |BPTT - RTRL| over {entries} gradient entries: {diff:.2e}")
 
+    from . import teach
+    small = nn.LSTMCell(2, 2, seed=0)
+    x3 = np.random.default_rng(4).standard_normal((3, 1, 2))
+    b_trace = teach.bptt_trace(small, x3, None, _last_loss(3))
+    r_trace = teach.rtrl_trace(small, x3, None, _last_loss(3))
+    teach.write_step_page(os.path.join(out, "steps.html"), b_trace, r_trace)
+    step_diff = max(float(np.abs(b_trace.grads[k] - r_trace.grads[k]).max()) for k in b_trace.grads)
+    facts["step_page_max_difference"] = step_diff
+    section("Step through it", ["steps.html"],
+            "steps.html walks a 2-unit LSTM over 3 steps: Next and Previous go through the "
+            "forward pass one step at a time (every gate's value), then BPTT backward (the "
+            "error δ at each state, each step's contribution to each weight, the running sum); "
+            "the RTRL button walks forward again carrying d state / d weights. "
+            + claim(step_diff <= 1e-12,
+                    f"Both end with the same gradient: they differ by at most {step_diff:.1e}.",
+                    f"max |BPTT - RTRL| = {step_diff:.3e}"))
+
     # the same inputs and loss for both cells: only the cell differs
     x = np.random.default_rng(2).standard_normal((FLOW_STEPS, 1, 1))
     loss = _last_loss(FLOW_STEPS)
@@ -135,7 +183,7 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
                    ("lstm1997", nn.LSTMCell(1, 3, forget_gate=False, seed=0))):
         flows[key] = learn.error_flow_data(c, x, loss)
         files += _save(viz.draw_error_flow(c, x, loss, max_steps=8, flow=flows[key]), out,
-                       f"5_error_flow_{key}")
+                       f"6_error_flow_{key}")
     kept = {k: f.kept() for k, f in flows.items()}
     c_kept = float(flows["lstm1997"].norms()["c"][0] / flows["lstm1997"].total_norms()[-1])
     facts["error_kept"] = dict(kept, lstm1997_c=c_kept)
@@ -166,7 +214,7 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
     facts["error_at_lag"] = {k: float(v[-1]) for k, v in norms.items()}
     left = {k: float(v[-1] / v[0]) for k, v in norms.items()}
     facts["error_kept_at_lag"] = left
-    save_plot(norms, os.path.join(out, "6_error_vs_lag.svg"),
+    save_plot(norms, os.path.join(out, "7_error_vs_lag.svg"),
               "How much error reaches h, q steps before the loss")
     q = LAG_STEPS - 1
     vanished = [k for k, r in left.items() if r < 1e-4]
@@ -193,7 +241,7 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
     text += claim(abs(irnn - 1) < 1e-6,
                   "The IRNN's identity recurrence passes the error back unchanged while its "
                   "ReLUs are active (ratio 1 here).", f"IRNN kept {irnn:.6g}")
-    section("Vanishing, measured", ["6_error_vs_lag.svg"], text)
+    section("Vanishing, measured", ["7_error_vs_lag.svg"], text)
     for k, v in norms.items():
         say(f"   {k:28s} |dL/dh| at lag 0: {v[0]:.2e}   at lag {LAG_STEPS - 1}: {v[-1]:.2e}")
     say(f"{len(sections) + 1}. where next (index.html)")
@@ -203,8 +251,8 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
     facts["sections"] = [s[0] for s in sections]
     facts["page_text"] = [s[2] for s in sections]
     facts["seconds"] = time.perf_counter() - start
-    pictures = sum(1 for s in sections for f in s[1] if not f.endswith(".dot"))
-    say(f"wrote {pictures} pictures and {os.path.join(out, 'index.html')} in "
+    pictures = sum(1 for s in sections for f in s[1] if f.endswith(".svg"))
+    say(f"wrote {pictures} pictures, steps.html and {os.path.join(out, 'index.html')} in "
         f"{facts['seconds']:.1f} s")
     return facts
 
@@ -212,6 +260,8 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
 def _figure(file, title):
     if file.endswith(".dot"):
         return ""
+    if file.endswith(".html"):
+        return f"<p><a href='{escape(file)}'><b>Open {escape(file)}</b></a> (works offline).</p>"
     return (f"<figure><div class='pic'><a href='{escape(file)}' title='open full size'><img "
             f"src='{escape(file)}' alt='{escape(title)}'></a></div><figcaption><a href='{escape(file)}'>{escape(file)}</a>"
             " (full size)</figcaption></figure>")
