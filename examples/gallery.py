@@ -21,7 +21,7 @@ def pictures(quick: bool):
     xs = np.random.default_rng(0).standard_normal((T, 1, 2))
     loss = last_step_loss(T)
     rnn, lstm = tr.nn.RNNCell(2, 8, seed=0), tr.nn.LSTMCell(2, 8, seed=0)
-    lstm97, gru = tr.nn.LSTMCell(2, 8, forget_gate=False, seed=0), tr.nn.GRUCell(2, 8, seed=0)
+    lstm97, gru = tr.nn.LSTM1997Cell(2, 8, seed=0), tr.nn.GRUCell(2, 8, seed=0)
     small = tr.nn.RNNCell(2, 3, seed=0)
     x = tr.placeholder((3, 1, 2), name="xs")
     ys, _ = tr.unroll(small, x)
@@ -47,7 +47,7 @@ def pictures(quick: bool):
     flows = {k: tr.learn.error_flow_data(c, xs, loss) for k, c in
              (("rnn", rnn), ("lstm1997", lstm97), ("lstm", lstm))}
     kept = {k: f.kept() for k, f in flows.items()}
-    c97 = float(flows["lstm1997"].norms()["c"][0] / flows["lstm1997"].total_norms()[-1])
+    c97 = float(flows["lstm1997"].norms()["s"][0] / flows["lstm1997"].total_norms()[-1])
     back = f"{T - 1} steps back"
     yield ("rnn_error_flow", "Error flow in a simple RNN",
            claim(kept["rnn"] < 1e-3,
@@ -55,10 +55,11 @@ def pictures(quick: bool):
                  f"by f'(net)·W: {back} only {kept['rnn']:.1e} of it is left (vanished: grey).",
                  f"kept {kept['rnn']:.3e}"),
            tr.viz.draw_error_flow(rnn, xs, loss, max_steps=8, flow=flows["rnn"]))
-    yield ("lstm1997_error_flow", "Error flow in the 1997 LSTM: the constant error carousel",
+    yield ("lstm1997_error_flow", "Error flow in the LSTM of 1997: the constant error carousel",
            claim(c97 >= 100 * kept["rnn"],
-                 "Without a forget gate the cell state c carries the error back unchanged "
-                 f"(f = identity, w = 1.0): {back}, c still holds {c97:.1e} of it, "
+                 "tr.nn.LSTM1997Cell, the cell as published (input and output gates, no forget "
+                 "gate, the truncated gradient): its cell state s carries the error back "
+                 f"unchanged (f = identity, w = 1.0): {back}, s still holds {c97:.1e} of it, "
                  f"{c97 / kept['rnn']:.0f} times what reaches the RNN's h.",
                  f"c kept {c97:.3e}, RNN {kept['rnn']:.3e}"),
            tr.viz.draw_error_flow(lstm97, xs, loss, max_steps=8, flow=flows["lstm1997"]))

@@ -47,8 +47,8 @@ def test_save_plot_uses_matplotlib_when_installed(tmp_path):
 
 
 def test_lag_plot_legend_fits_inside_the_picture():
-    # a long name (the tour's "LSTM 1997 (no forget gate)") must not be cut at the right edge
-    names = {"LSTM 1997 (no forget gate)": [1.0, 0.5], "IRNN (ReLU, U = I)": [1.0, 1.0]}
+    # a long name (the tour's "LSTM, forget bias 0") must not be cut at the right edge
+    names = {"LSTM, no forget gate": [1.0, 0.5], "IRNN (ReLU, U = I)": [1.0, 1.0]}
     root = ET.fromstring(lag_plot(names, "t"))
     width = float(root.attrib["width"])
     ns = "{http://www.w3.org/2000/svg}"

@@ -46,12 +46,13 @@ def test_the_tour_claims_follow_its_numbers(tmp_path):
     assert kept["lstm1997"] >= 100 * kept["rnn"] and kept["rnn"] < 1e-3
     assert f"{kept['rnn']:.1e}" in page and f"{kept['lstm1997']:.1e}" in page
     assert f"{kept['lstm1997'] / kept['rnn']:.0f} times the RNN" in page
+    assert abs(kept["lstm1997_carousel"] - 1) < 1e-9 and "tr.nn.LSTM1997Cell" in page
     diff = facts["bptt_vs_rtrl_max_difference"]
     assert f"differ by at most {diff:.1e}" in page
     left = facts["error_kept_at_lag"]
     for name, r in left.items():  # every cell of the lag plot is listed with its own number
         assert f"{escape(name)} ({r:.1e})" in page
-    assert left["LSTM, forget bias 0"] < 1e-4 <= 1e-3 <= left["LSTM 1997 (no forget gate)"]
+    assert left["LSTM, forget bias 0"] < 1e-4 <= 1e-3 <= left["LSTM, no forget gate"]
     assert all(v == 1 for v in facts["unrolled_parameter_boxes"].values())
     assert facts["bptt_picture_gradient_mismatch"] <= 5e-3
     assert f"differ by at most {facts['step_page_max_difference']:.1e}" in page
@@ -80,7 +81,7 @@ def test_error_flow_by_lag_shows_vanishing_and_the_carousel():
     last = {k: v[-1] for k, v in norms.items()}
     assert all(len(v) == 30 for v in norms.values())
     assert last["tanh RNN"] < 1e-4 * norms["tanh RNN"][0]  # vanished
-    assert last["LSTM 1997 (no forget gate)"] > 1e3 * last["tanh RNN"]  # the CEC keeps it
+    assert last["LSTM, no forget gate"] > 1e3 * last["tanh RNN"]  # the CEC keeps it
     assert last["LSTM, forget bias 1"] > 10 * last["LSTM, forget bias 0"]
     assert np.isfinite(list(last.values())).all()
 

@@ -123,3 +123,21 @@ def test_bad_arguments_are_clear_errors():
         tr.viz.draw_bptt(cell, 3, xs=np.zeros((3, 2)))
     with pytest.raises(GraphError, match="steps must be a positive int"):
         tr.viz.draw_bptt(cell, 0)
+
+
+def test_a_truncated_gradient_draws_no_error_across_the_cut():
+    # the 1997 cell's truncated gradient: error crosses time only through the carousel s
+    cell = tr.nn.LSTM1997Cell(2, 2, seed=0)
+    src = tr.viz.draw_bptt(cell, 3).source
+    where = cluster_of(src)
+    across = {(a, b) for a, b in edges(src) if a in where and b in where and where[a] != where[b]}
+    assert across, "no error through time at all"
+    labels = dict(re.findall(r"^\s*(\w+) \[label=<(?:<B>)?([^<\n]*)", src, flags=re.M))
+    errors = [(a, b) for a, b in across if labels[a].startswith("δ")]
+    assert errors and all(labels[b].startswith("δs(") for a, b in errors), errors
+    assert "δout(3)" in src and "δin(2)" in src and "δout(2)" not in src  # y(2) gets no error
+    full = tr.viz.draw_bptt(tr.nn.LSTM1997Cell(2, 2, truncated=False, seed=0), 3).source
+    where = cluster_of(full)
+    labels = dict(re.findall(r"^\s*(\w+) \[label=<(?:<B>)?([^<\n]*)", full, flags=re.M))
+    assert any(labels[b].startswith("δy(") for a, b in edges(full)
+               if a in where and b in where and where[a] != where[b])

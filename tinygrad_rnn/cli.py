@@ -23,8 +23,11 @@ CELLS = {
     "irnn": ("IRNN: ReLU, identity recurrence (Le et al. 2015)",
              lambda I, H, s: nn.RNNCell(I, H, nonlinearity="relu", init="identity", seed=s)),
     "lstm": ("LSTM with forget gate", lambda I, H, s: nn.LSTMCell(I, H, seed=s)),
-    "lstm1997": ("original LSTM (1997): no forget gate, constant error carousel",
-                 lambda I, H, s: nn.LSTMCell(I, H, forget_gate=False, seed=s)),
+    "lstm1997": ("LSTM as published in 1997 (Hochreiter & Schmidhuber): memory cells with "
+                 "input and output gates, the constant error carousel, the truncated gradient",
+                 lambda I, H, s: nn.LSTM1997Cell(I, H, seed=s)),
+    "lstm-no-forget": ("LSTM without forget gate: the 1997 carousel with today's gates and "
+                       "full gradient", lambda I, H, s: nn.LSTMCell(I, H, forget_gate=False, seed=s)),
     "peephole": ("LSTM with peephole connections (Gers & Schmidhuber 2000)",
                  lambda I, H, s: nn.LSTMCell(I, H, peephole=True, seed=s)),
     "coupled": ("LSTM with coupled input and forget gates",

@@ -54,7 +54,7 @@ def error_flow_by_lag(T: int = LAG_STEPS, hidden: int = 8, seed: int = 0) -> dic
              "GRU": nn.GRUCell(1, hidden, seed=seed),
              "LSTM, forget bias 0": nn.LSTMCell(1, hidden, seed=seed),
              "LSTM, forget bias 1": nn.LSTMCell(1, hidden, forget_bias=1.0, seed=seed),
-             "LSTM 1997 (no forget gate)": nn.LSTMCell(1, hidden, forget_gate=False, seed=seed),
+             "LSTM, no forget gate": nn.LSTMCell(1, hidden, forget_gate=False, seed=seed),
              "IRNN (ReLU, U = I)": nn.RNNCell(1, hidden, nonlinearity="relu", init="identity",
                                                seed=seed)}
     return {name: learn.error_flow(cell, xs, _last_loss(T))["h"][::-1]
@@ -180,16 +180,17 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
     loss = _last_loss(FLOW_STEPS)
     flows, files = {}, []
     for key, c in (("rnn", nn.RNNCell(1, 3, seed=0)),
-                   ("lstm1997", nn.LSTMCell(1, 3, forget_gate=False, seed=0))):
+                   ("lstm1997", nn.LSTM1997Cell(1, 3, seed=0))):
         flows[key] = learn.error_flow_data(c, x, loss)
         files += _save(viz.draw_error_flow(c, x, loss, max_steps=8, flow=flows[key]), out,
                        f"6_error_flow_{key}")
     kept = {k: f.kept() for k, f in flows.items()}
-    c_kept = float(flows["lstm1997"].norms()["c"][0] / flows["lstm1997"].total_norms()[-1])
-    facts["error_kept"] = dict(kept, lstm1997_c=c_kept)
+    s_norms = flows["lstm1997"].norms()["s"]
+    carousel = float(s_norms[0] / s_norms[-1])
+    facts["error_kept"] = dict(kept, lstm1997_carousel=carousel)
     lag = FLOW_STEPS - 1
     section(
-        f"Error flow over {FLOW_STEPS} steps: a tanh RNN beside the 1997 LSTM", files,
+        f"Error flow over {FLOW_STEPS} steps: a tanh RNN beside the LSTM of 1997", files,
         "Both cells have 3 units and read the same inputs; the loss is on the last output "
         "only. Each edge carries part of the error back to an earlier state; its colour and "
         "label give the size (the middle steps are collapsed). "
@@ -198,17 +199,20 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
                 f"back only {kept['rnn']:.1e} of it is left.",
                 f"kept {kept['rnn']:.3e}")
         + " "
-        + claim(kept["lstm1997"] >= 100 * kept["rnn"],
-                f"The 1997 LSTM (Hochreiter and Schmidhuber: no forget gate) passes the error "
-                f"back along its cell state c unchanged, the constant error carousel: "
-                f"{kept['lstm1997']:.1e} of it reaches the state {lag} steps back, "
-                f"{kept['lstm1997'] / kept['rnn']:.0f} times the RNN's.",
-                f"kept {kept['lstm1997']:.3e} against the RNN's {kept['rnn']:.3e}")
+        + claim(kept["lstm1997"] >= 100 * kept["rnn"] and abs(carousel - 1) < 1e-9,
+                "The LSTM as published in 1997 (Hochreiter and Schmidhuber; tr.nn.LSTM1997Cell: "
+                "memory cells with input and output gates and the paper's truncated gradient) "
+                "passes the error back along its cell state s unchanged, the constant error "
+                f"carousel (‖δs(1)‖ / ‖δs({FLOW_STEPS})‖ = {carousel:.6f}): "
+                f"{kept['lstm1997']:.1e} of the error at the last state reaches the state {lag} "
+                f"steps back, {kept['lstm1997'] / kept['rnn']:.0f} times the RNN's.",
+                f"kept {kept['lstm1997']:.3e} against the RNN's {kept['rnn']:.3e}; "
+                f"carousel ratio {carousel:.9f}")
         + " An LSTM with a forget gate scales the carousel by f at every step; at the usual "
         "initialisation (forget bias 0, f near 1/2) its error vanishes too: see the next "
         "section.")
     say(f"   error reaching the state {lag} steps back: tanh RNN {kept['rnn']:.1e}, "
-        f"1997 LSTM {kept['lstm1997']:.1e} of the error at the last step")
+        f"LSTM1997Cell {kept['lstm1997']:.1e} of the error at the last step")
 
     norms = error_flow_by_lag()
     facts["error_at_lag"] = {k: float(v[-1]) for k, v in norms.items()}
@@ -230,10 +234,10 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
                   "A forget gate that starts at sigmoid(0) = 1/2 halves, roughly, what the cell "
                   "state passes back at each step: at forget bias 0 the LSTM vanishes like the "
                   "tanh RNN. ", f"forget bias 0 kept {fb0:.3e}")
-    text += claim("LSTM 1997 (no forget gate)" in kept_list,
-                  "The 1997 LSTM has no forget gate: its cell state is the constant error "
+    text += claim("LSTM, no forget gate" in kept_list,
+                  "Without a forget gate the cell state is the constant error "
                   "carousel and the error survives. ",
-                  f"kept {left['LSTM 1997 (no forget gate)']:.3e}")
+                  f"kept {left['LSTM, no forget gate']:.3e}")
     text += claim(fb1 >= 100 * fb0,
                   f"A forget bias of 1 moves the LSTM towards it ({fb1 / fb0:.0f} times more "
                   "error left than at forget bias 0). ", f"{fb1:.3e} against {fb0:.3e}")

@@ -39,7 +39,7 @@ class Cell(Module):
 
     @property
     def title(self) -> str:
-        """A short description for pictures, e.g. "LSTMCell (no forget gate, 1997)"."""
+        """A short description for pictures, e.g. "LSTMCell (no forget gate)"."""
         return type(self).__name__
 
     def _param(self, name, value):
@@ -140,8 +140,10 @@ class LSTMCell(_Gated):
 
     Default (forget gate, PyTorch's LSTMCell), gate order i, f, g, o:
         i, f, o = sigmoid(.), g = tanh(.), c' = f*c + i*g, h' = o*tanh(c').
-    ``forget_gate=False``: the original 1997 cell (Hochreiter & Schmidhuber), gates i, g, o and
-    the constant error carousel c' = c + i*g (the self-connection has weight 1.0).
+    ``forget_gate=False``: no forget gate: gates i, g, o and the constant error carousel of
+    1997, c' = c + i*g (the self-connection has weight 1.0), with today's squashings and full
+    gradient. It is not the published 1997 cell (memory blocks, g and h in [-2, 2] and
+    [-1, 1], the truncated gradient): that is ``tr.nn.LSTM1997Cell``.
     ``coupled=True``: gates i, g, o with f = 1 - i (forget exactly as much as is written).
     ``peephole=True``: Gers & Schmidhuber (2000): diagonal weights weight_ci, weight_cf read c
     into the input and forget gates, weight_co reads c' into the output gate.
@@ -179,7 +181,7 @@ class LSTMCell(_Gated):
 
     @property
     def title(self):
-        extras = [name for flag, name in ((not self.forget_gate, "no forget gate, 1997"),
+        extras = [name for flag, name in ((not self.forget_gate, "no forget gate"),
                                           (self.coupled, "coupled gates"),
                                           (self.peephole, "peepholes")) if flag]
         return "LSTMCell" + (f" ({', '.join(extras)})" if extras else "")

@@ -38,7 +38,7 @@ def _symbol(scope_name: str) -> str:
     words = scope_name.split()
     if scope_name.startswith("pre-activations"):
         return "net" + (" " + " ".join(words[1:]) if "_" in scope_name else "")
-    if "=" not in scope_name and len(words) > 1 and len(words[-1]) <= 2 and words[-1].isalpha():
+    if "=" not in scope_name and len(words) > 1 and len(words[-1]) <= 3 and words[-1].isalpha():
         return words[-1]
     return scope_name
 
@@ -85,6 +85,8 @@ def _forward_boxes(cell, T):
             if b is None or b[0] == "param":
                 continue
             boxes[b] = n
+            if n.op.name == "stop_gradient":  # no error crosses it (truncated gradients)
+                continue
             for i in n.inputs:
                 a = key_of.get(id(i))
                 if a is not None and a != b:
