@@ -1,9 +1,9 @@
 """Online learning two ways: the Williams-Zipser network trained by real-time recurrent
 learning (RTRL) and by truncated backpropagation through time, on a delayed XOR.
 
-The network (seed 004: n logistic units, fully connected, one input line and a bias line)
-reads one random bit x(t) per step; unit 1 must output x(t-1) XOR x(t-2) at time t+1. XOR
-needs a hidden layer and the delay needs memory, so the other units must learn to hold the
+The network (seed 000, in Williams & Zipser's notation: n logistic units, fully connected,
+one input line and a bias line) reads one random bit x(t) per step; unit 1 must output
+x(t-1) XOR x(t-2) at time t+1. XOR needs a hidden layer and the delay needs memory, so the other units must learn to hold the
 past. There are no episodes: one long stream, and the weights change after every step.
 
 - RTRL carries p^k_ij(t) = d y_k(t) / d w_ij forward and updates with sum_k e_k(t) p^k_ij(t)
@@ -99,6 +99,10 @@ def main():
         print(f"  {name:11s} {seconds:5.1f} s ({seconds / T * 1e6:.0f} us/step); % correct "
               "(|error| < 0.5) per tenth of the stream:")
         print("   " + " ".join(f"{np.mean(err[k:k + chunk] < 0.5):5.0%}" for k in range(0, T, chunk)))
+
+    print(f"  (at n = {UNITS} these times are mostly the cost of a call per step, not arithmetic: "
+          "RTRL's arithmetic per step grows as n^4, BPTT(h)'s as h n^2; the tutorial's table and "
+          "`python -m benchmarks.rtrl_scaling` measure it)")
 
     window = 500
     curves = {k: np.convolve(v, np.ones(window) / window, mode="valid")[::window // 5]

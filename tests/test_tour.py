@@ -18,16 +18,16 @@ def test_tour_writes_every_picture_and_the_page(tmp_path, capsys):
     printed = capsys.readouterr().out
     files = sorted(os.listdir(tmp_path))
     svgs = [f for f in files if f.endswith(".svg")]
-    assert "index.html" in files and "steps.html" in files and len(svgs) == 7
+    assert "index.html" in files and "steps.html" in files and len(svgs) == 8
     assert "<a href='steps.html'>" in (tmp_path / "index.html").read_text()
     # DOT text is always written for every graph picture (the lag plot is not a graph)
-    assert {f[:-4] for f in files if f.endswith(".dot")} == {f[:-4] for f in svgs} - {"7_error_vs_lag"}
+    assert {f[:-4] for f in files if f.endswith(".dot")} == {f[:-4] for f in svgs} - {"8_error_vs_lag", "6_rtrl_vs_bptt"}
     page = (tmp_path / "index.html").read_text()
     for f in svgs:  # shown and linked at full size
         assert f"src='{f}'" in page and f"<a href='{f}'" in page
         assert (tmp_path / f).read_text().lstrip().startswith(("<?xml", "<svg", "<!--"))
     titles = re.findall(r"<h2>(\d+)\. ([^<]*)</h2>", page)
-    assert len(titles) == 8 and "docs/tutorial.md" in page
+    assert len(titles) == 9 and "docs/tutorial.md" in page
     # the console numbers the sections as the page does, and files carry their section's number
     for k, title in titles[:-1]:
         assert f"{k}. {title}" in printed
@@ -56,6 +56,12 @@ def test_the_tour_claims_follow_its_numbers(tmp_path):
     assert all(v == 1 for v in facts["unrolled_parameter_boxes"].values())
     assert facts["bptt_picture_gradient_mismatch"] <= 5e-3
     assert f"differ by at most {facts['step_page_max_difference']:.1e}" in page
+    costs = facts["costs"]
+    for r in costs:  # the measured table is on the page, with the exact memory counts
+        assert f"{r['rtrl_numbers']:,} sensitivities against {r['bptt_numbers']:,}" in page
+        assert r["rtrl_numbers"] == r["n"] * r["n"] * (r["n"] + 2) and r["bptt_numbers"] == 10 * r["n"]
+    grow = costs[-1]["rtrl_generic"] / costs[0]["rtrl_generic"]
+    assert escape(f"RTRL's step took {grow:.0f} times longer") in page
 
 
 def test_a_claim_the_numbers_do_not_support_stops_the_tour(tmp_path, monkeypatch):

@@ -16,10 +16,12 @@ import numpy as np
 
 from . import learn, nn, viz
 from .functions import sum as fsum
+from .learn.costs import rtrl_bptt_costs
 from .viz.plot import save_plot
 
 LAG_STEPS = 40
 FLOW_STEPS = 30  # the error-flow pictures: long enough for the carousel to matter
+COST_SIZES = (8, 16, 32, 64)  # RTRL against BPTT: n from where calls dominate to where n^4 does
 
 
 class ClaimNotSupported(AssertionError):
@@ -175,6 +177,37 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
                     f"Both end with the same gradient: they differ by at most {step_diff:.1e}.",
                     f"max |BPTT - RTRL| = {step_diff:.3e}"))
 
+    costs = rtrl_bptt_costs(COST_SIZES, T=10, repeats=2)
+    facts["costs"] = costs
+    first, last = costs[0], costs[-1]
+    grow = {k: last[k] / first[k] for k in ("rtrl_generic", "rtrl_textbook", "bptt")}
+    units = last["n"] // first["n"]
+    save_plot({"RTRL (generic, compiled)": [r["rtrl_generic"] * 1e3 for r in costs],
+               "RTRL (textbook p^k_ij, NumPy)": [r["rtrl_textbook"] * 1e3 for r in costs],
+               "BPTT (compiled scan)": [r["bptt"] * 1e3 for r in costs]},
+              os.path.join(out, "6_rtrl_vs_bptt.svg"), "Time per step, fully recurrent net",
+              ylabel="ms per step", xlabel="n, fully recurrent units", x=[r["n"] for r in costs])
+    table = "; ".join(f"n = {r['n']}: RTRL {r['rtrl_generic'] * 1e3:.3g} ms (textbook "
+                      f"{r['rtrl_textbook'] * 1e3:.3g}), BPTT {r['bptt'] * 1e3:.3g} ms, "
+                      f"{r['rtrl_numbers']:,} sensitivities against {r['bptt_numbers']:,} "
+                      "stored states" for r in costs)
+    section("What each costs", ["6_rtrl_vs_bptt.svg"],
+            "For n fully recurrent units (the Williams-Zipser network, one input line and a "
+            "bias: n(n + 2) weights) RTRL carries n x |W| sensitivities, O(n^3) numbers whatever "
+            "T, and updates them with the n x n recurrent weights at every step: O(n^4) time "
+            "per step. BPTT stores T n states and walks back through them: O(n^2) per step. "
+            f"Measured here, compiled on both sides, T = {first['T']}, one sequence: {table}. "
+            + claim(grow["rtrl_generic"] >= 4 * grow["bptt"]
+                    and grow["rtrl_textbook"] >= 4 * grow["bptt"],
+                    f"From n = {first['n']} to n = {last['n']} ({units} times the units) "
+                    f"RTRL's step took {grow['rtrl_generic']:.0f} times longer (textbook "
+                    f"{grow['rtrl_textbook']:.0f} times), BPTT's {grow['bptt']:.1f} times: RTRL "
+                    "is for small networks, or where its memory's independence of T matters "
+                    "(online learning on an endless stream).",
+                    f"growth RTRL {grow['rtrl_generic']:.2f}, textbook "
+                    f"{grow['rtrl_textbook']:.2f}, BPTT {grow['bptt']:.2f}")
+            + " (At small n both are dominated by the cost of a call, not by arithmetic.)")
+
     # the same inputs and loss for both cells: only the cell differs
     x = np.random.default_rng(2).standard_normal((FLOW_STEPS, 1, 1))
     loss = _last_loss(FLOW_STEPS)
@@ -183,7 +216,7 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
                    ("lstm1997", nn.LSTM1997Cell(1, 3, seed=0))):
         flows[key] = learn.error_flow_data(c, x, loss)
         files += _save(viz.draw_error_flow(c, x, loss, max_steps=8, flow=flows[key]), out,
-                       f"6_error_flow_{key}")
+                       f"7_error_flow_{key}")
     kept = {k: f.kept() for k, f in flows.items()}
     s_norms = flows["lstm1997"].norms()["s"]
     carousel = float(s_norms[0] / s_norms[-1])
@@ -218,7 +251,7 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
     facts["error_at_lag"] = {k: float(v[-1]) for k, v in norms.items()}
     left = {k: float(v[-1] / v[0]) for k, v in norms.items()}
     facts["error_kept_at_lag"] = left
-    save_plot(norms, os.path.join(out, "7_error_vs_lag.svg"),
+    save_plot(norms, os.path.join(out, "8_error_vs_lag.svg"),
               "How much error reaches h, q steps before the loss")
     q = LAG_STEPS - 1
     vanished = [k for k, r in left.items() if r < 1e-4]
@@ -245,7 +278,7 @@ def run(out: str = "tour", quiet: bool = False) -> dict:
     text += claim(abs(irnn - 1) < 1e-6,
                   "The IRNN's identity recurrence passes the error back unchanged while its "
                   "ReLUs are active (ratio 1 here).", f"IRNN kept {irnn:.6g}")
-    section("Vanishing, measured", ["7_error_vs_lag.svg"], text)
+    section("Vanishing, measured", ["8_error_vs_lag.svg"], text)
     for k, v in norms.items():
         say(f"   {k:28s} |dL/dh| at lag 0: {v[0]:.2e}   at lag {LAG_STEPS - 1}: {v[-1]:.2e}")
     say(f"{len(sections) + 1}. where next (index.html)")
