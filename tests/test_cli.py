@@ -221,13 +221,13 @@ def test_what_the_tour_and_examples_write_is_git_ignored():
 
 # teach bptt / rtrl --html: the step-through page of the same computation
 
-def teach_traces(cell_name, units, steps, seed, input_size=1):
-    """The BPTT and RTRL traces `teach` computes for these arguments (its inputs and loss)."""
-    from tinygrad_rnn.cli import last_step_loss
-    cell = make_cell(cell_name, input_size, units, seed)
-    xs = np.random.default_rng(seed).standard_normal((steps, 1, cell.input_size))
-    loss_fn = last_step_loss(steps)
-    return teach.bptt_trace(cell, xs, None, loss_fn), teach.rtrl_trace(cell, xs, None, loss_fn)
+def teach_traces(cell_name, units, steps, seed, input_size=1, output="squared"):
+    """The BPTT and RTRL traces `teach` computes for these arguments (its cell, inputs and
+    loss: ``teach_problem``)."""
+    from tinygrad_rnn.cli import teach_problem
+    p = teach_problem(cell_name, units, steps, seed, input_size, output)
+    return (teach.bptt_trace(p["cell"], p["xs"], None, p["loss_fn"]),
+            teach.rtrl_trace(p["cell"], p["xs"], None, p["loss_fn"]))
 
 
 def page_data(text):
@@ -237,7 +237,7 @@ def page_data(text):
     return json.loads(blob.group(1))
 
 
-def test_teach_bptt_without_html_prints_the_trace_as_before_and_writes_nothing(
+def test_teach_bptt_without_html_prints_the_trace_and_writes_nothing(
         tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["teach", "bptt", "--cell", "lstm", "--steps", "3", "--seed", "2"]) == 0

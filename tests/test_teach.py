@@ -42,7 +42,7 @@ def test_bptt_trace_numbers_are_bptts(name):
     for t in range(4):
         np.testing.assert_allclose(trace.forward[t]["y"], ys[t].numpy(), rtol=1e-12)
     text = str(trace)
-    assert "forward pass" in text and "backward pass" in text and "delta" in text
+    assert "forward pass" in text and "backward pass" in text and "δ" in text
     assert text.count("-- step t=") == 8
 
 
@@ -80,7 +80,7 @@ def test_rtrl_trace_gives_rtrls_gradient_and_the_textbook_sensitivities():
         np.testing.assert_allclose(trace.changes[t]["W"], np.einsum("k,kij->ij", e, p),
                                    rtol=1e-9, atol=1e-14)
     text = str(trace)
-    assert "p^0_ij" in text and "largest |RTRL - BPTT|" in text and "weight change dW(t)" in text
+    assert "p^0_ij" in text and "largest |RTRL - BPTT|" in text and "weight change ΔW(4)" in text
     halved = tr.teach.rtrl_trace(net, xs, None, loss_fn, lr=0.5)
     np.testing.assert_allclose(halved.changes[2]["W"], 0.5 * trace.changes[2]["W"])
 
@@ -90,7 +90,7 @@ def test_rtrl_trace_of_a_gated_cell():
     xs = np.random.default_rng(1).standard_normal((3, 1, 2))
     trace = tr.teach.rtrl_trace(cell, xs, None, _loss)
     assert trace.max_difference < 1e-12 and trace.p[0] is None
-    assert "d state0 / d theta" in str(trace)
+    assert "P(2) = ∂state(2)/∂θ" in str(trace) and "weight_hh[z1,h0]" in str(trace)
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])

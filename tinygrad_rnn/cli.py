@@ -69,6 +69,11 @@ The directory of --output must exist. Images (.svg .png .pdf) need Graphviz's do
 Next / Previous walk the forward pass and BPTT backward, or RTRL forward with the
 sensitivities, in a browser; one self-contained file. Its directory must exist.
 
+The loss is stated in the seeds' terms: a target d_k(t) at the last step, e_k(t) =
+d_k(t) - y_k(t), J(t) = -1/2 sum_k e_k(t)^2 and the loss L = -J (Williams & Zipser), or
+with --output softmax Goodfellow's o = c + V h, softmax and cross-entropy at every step:
+  tinygrad-rnn teach bptt --cell rnn --steps 3 --output softmax
+
 error-flow lists the path products of Hochreiter & Schmidhuber's analysis, which is for
 simple RNNs: --cell rnn or irnn. For any other cell draw the error flow instead:
   tinygrad-rnn render lstm --view error-flow --steps 6 -o flow.svg""",
@@ -114,6 +119,45 @@ def last_step_loss(steps: int):
     """The teaching loss: the squared output at the last step only, so that all the error
     the earlier steps receive has flowed back through time."""
     return lambda t, y: fsum(y * y) if t == steps - 1 else None
+
+
+def teach_problem(cell_name: str, units: int = 2, steps: int = 3, seed: int = 0,
+                  input_size: int = 1, output: str = "squared", classes: int = 3) -> dict:
+    """What ``teach bptt`` and ``teach rtrl`` trace: the cell, inputs xs (steps, 1, I) drawn
+    from N(0, 1) with ``seed``, and the loss, in the seeds' terms.
+
+    output "squared": targets d(t) for the last step only, drawn from U(0, 1) after xs (the
+    target set T(t) is empty before it, so all the error the earlier steps receive has
+    flowed back through time); L_t = 1/2 sum_k (d_k - y_k)^2 (Williams & Zipser's -J(t)), a
+    ``tr.teach.target_loss``, so the traces show d, e and J. "softmax": Goodfellow's output
+    layer on the cell's output, o(t) = c + V y(t), V (classes, out) from N(0, 1) and c from
+    N(0, 0.1^2), a target class at every step, L_t = -log softmax(o(t))_class(t).
+    Returns a dict: cell, xs, loss_fn, and for softmax V, c, classes (the target classes).
+    """
+    from . import teach
+    from .functions import cross_entropy
+    from .tensor import tensor
+    rng = np.random.default_rng(seed)
+    cell = make_cell(cell_name, input_size, units, seed)
+    xs = rng.standard_normal((steps, 1, cell.input_size))
+    out = cell.output_size
+    if output == "squared":
+        d = np.zeros((steps, 1, out))
+        d[-1] = rng.uniform(0.0, 1.0, (1, out))
+        mask = np.zeros(d.shape, bool)
+        mask[-1] = True
+        return {"cell": cell, "xs": xs, "loss_fn": teach.target_loss(d, mask)}
+    if output != "softmax":
+        raise ValueError(f"teach_problem: output must be 'squared' or 'softmax', got {output!r}")
+    V = rng.standard_normal((classes, out))
+    c = 0.1 * rng.standard_normal(classes)
+    targets = rng.integers(classes, size=steps)
+    V_t, c_t = tensor(V), tensor(c)
+
+    def loss_fn(t, y):
+        return cross_entropy(y @ V_t.T + c_t, targets[t:t + 1])   # batch of one: its -log
+
+    return {"cell": cell, "xs": xs, "loss_fn": loss_fn, "V": V, "c": c, "classes": targets}
 
 
 def picture(cell, view: str, steps: int, detail: str = "gates", seed: int = 0):
@@ -189,17 +233,19 @@ def _teach(args):
     from . import teach
     if args.html is not None:
         _check_output_file(args.html, "--html", "steps.html")
-    rng = np.random.default_rng(args.seed)
-    if args.what == "rtrl" and args.cell != "wz":
-        print("(RTRL on the Williams-Zipser network shows p^k_ij(t); try --cell wz)\n")
-    cell = make_cell(args.cell, args.input_size, args.units, args.seed)
-    xs = rng.standard_normal((args.steps, 1, cell.input_size))
     if args.what == "error-flow":
+        cell = make_cell(args.cell, args.input_size, args.units, args.seed)
+        xs = np.random.default_rng(args.seed).standard_normal((args.steps, 1, cell.input_size))
         print(teach.error_flow_paths(cell, xs, q=args.lag))
         return
-    loss_fn = last_step_loss(args.steps)
+    problem = teach_problem(args.cell, args.units, args.steps, args.seed, args.input_size,
+                            args.output, args.classes or 3)
+    cell, xs, loss_fn = problem["cell"], problem["xs"], problem["loss_fn"]
     trace = (teach.bptt_trace if args.what == "bptt" else teach.rtrl_trace)(cell, xs, None, loss_fn)
     print(trace)
+    if args.output == "softmax":
+        print()
+        print(teach_output_layer(trace, problem))
     if args.html is not None:
         # the page shows both modes, so it needs both traces of this same computation
         other = (teach.rtrl_trace if args.what == "bptt" else teach.bptt_trace)(cell, xs, None, loss_fn)
@@ -208,11 +254,30 @@ def _teach(args):
         print(f"\nstep-through page (BPTT and RTRL, open it in a browser): {path}")
 
 
+def teach_output_layer(trace, problem):
+    """The output-layer trace of ``teach ... --output softmax``: the cell's outputs y(t) of
+    ``trace`` (BPTT or RTRL) through o = c + V y(t), softmax and cross-entropy."""
+    from . import teach
+    if hasattr(trace, "forward"):
+        ys = np.stack([f["y"] for f in trace.forward])
+    else:
+        ys = np.stack([s["y"] for s in trace.steps])
+    return teach.output_layer_trace(ys, problem["V"], problem["c"], problem["classes"])
+
+
 def _check_teach(args, error) -> None:
-    """What the types cannot check alone: error-flow's cell, its lag against --steps, and
-    that it has no --html page."""
+    """What the types cannot check alone: --classes only with --output softmax; error-flow's
+    cell, its lag against --steps, and that it has no --html page or output layer. bptt and
+    rtrl take every cell."""
+    if args.classes is not None and args.output != "softmax":
+        error(f"argument --classes: the number of classes of the softmax output layer, so it "
+              f"needs --output softmax (got --classes {args.classes} with --output {args.output})")
     if args.what != "error-flow":
         return
+    if args.output != "squared":
+        error(f"argument --output: error-flow follows the error of the simple RNN's own units, "
+              f"it has no output layer (got --output {args.output}); try: tinygrad-rnn teach "
+              f"bptt --output {args.output}")
     if args.html is not None:
         error(f"argument --html: only bptt and rtrl write a step-through page, not error-flow "
               f"(got --html {args.html!r}); try: tinygrad-rnn teach bptt --html {args.html}")
@@ -275,14 +340,22 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
                    help="bptt: forward then backward through time; rtrl: sensitivities carried "
                         "forward; error-flow: the path products of the error flowing back --lag steps")
     e.add_argument("--cell", choices=sorted(CELLS), default="rnn", metavar="CELL",
-                   help=f"the cell ({', '.join(sorted(CELLS))}); error-flow takes {flow_cells}")
+                   help=f"the cell ({', '.join(sorted(CELLS))}); bptt and rtrl take every cell "
+                        f"(rtrl on wz: Williams & Zipser's p^k_ij); error-flow takes {flow_cells}")
     e.add_argument("--units", type=positive, default=2, help="hidden units")
     e.add_argument("--steps", type=positive, default=3, help="time steps")
     e.add_argument("--input-size", type=positive, default=1, help="inputs per step")
     e.add_argument("--lag", type=positive, default=None,
                    help=f"error-flow: q, how many steps back from the last one; less than --steps "
                         f"(default: min({DEFAULT_LAG}, steps - 1))")
-    e.add_argument("--seed", type=_at_least(0), default=0, help="seed of the weights and the inputs")
+    e.add_argument("--seed", type=_at_least(0), default=0,
+                   help="seed of the weights, the inputs and the targets")
+    e.add_argument("--output", choices=("squared", "softmax"), default="squared",
+                   help="bptt and rtrl: the loss. squared: a target d at the last step, "
+                        "L = 1/2 sum (d - y)^2 = -J (Williams & Zipser); softmax: Goodfellow's output "
+                        "layer o = c + V y, softmax, cross-entropy at every step, traced too")
+    e.add_argument("--classes", type=_at_least(2), default=None,
+                   help="--output softmax: the number of classes (default: 3)")
     e.add_argument("--html", type=_html_file, default=None, metavar="FILE",
                    help="bptt and rtrl: also write the step-through page of the same computation "
                         "(both modes) to FILE.html; its directory must exist")
