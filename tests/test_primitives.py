@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import tinygrad_rnn as tr
 from tinygrad_rnn.graph.traverse import toposort
 from tinygrad_rnn.ops import REGISTRY
-from tinygrad_rnn.ops.random import dropout_mask
+from tinygrad_rnn.ops.random import bernoulli, dropout_mask
 from tinygrad_rnn.testing import check_grads
 
 shapes = st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple)
@@ -198,6 +198,11 @@ SPECS = {
     "dropout_mask": unary(lambda x: x * tr.Tensor(dropout_mask(
         shape=x.shape, p=0.0, dtype=x.dtype, rng=np.random.default_rng(0)))),
     "get": Spec(scan_draw, scan_build),
+    # p in {0, 1} (1 where x > 0) makes the coins deterministic (True exactly where x > 0);
+    # run-time draws, decay and reproducibility are tested in test_teacher_forcing
+    "bernoulli": unary(lambda x: x * tr.astype(tr.Tensor(bernoulli(
+        tr.astype(x > 0, x.dtype).node, shape=x.shape, dtype=np.bool_,
+        rng=np.random.default_rng(0))), x.dtype), away=0.0),
 }
 UNBATCHABLE = {"scan", "get"}  # batching a graph that holds a scan raises a clear error
 

@@ -1,5 +1,7 @@
 """Recurrent cells and layers as compositions of primitives."""
+from . import schedules  # noqa: F401
 from .cells import Cell, GRUCell, LSTMCell, RNNCell, SCRNCell  # noqa: F401
+from .jordan import JordanRNN  # noqa: F401
 from .layers import GRU, LSTM, RNN  # noqa: F401
 from .linear import Linear  # noqa: F401
 from .lstm1997 import LSTM1997Cell  # noqa: F401

@@ -4,17 +4,18 @@ sequence through a readout layer.
 
 Training uses teacher forcing (the decoder reads the ground-truth previous output);
 ``generate`` runs free: each prediction is fed back as the next input. ``sample_prob``
-mixes the two (scheduled sampling, Bengio et al. 2015).
+mixes the two (scheduled sampling, Bengio et al. 2015): one coin per step and example,
+flipped at every run of the graph (``tr.nn.schedules``), with a probability that may be a
+placeholder fed at each call, so a compiled train step follows a decay schedule.
 """
 from __future__ import annotations
-
-import numpy as np
 
 from .. import functions as F
 from ..functions import as_tensor
 from ..graph.node import fail
 from ..recurrence import unroll
 from .module import Module
+from .schedules import as_generator, bernoulli, mix, sample_prob_tensor
 
 
 def argmax_one_hot(logits):
@@ -27,10 +28,11 @@ class Seq2Seq(Module):
     """encoder: Cell (I -> H); decoder: Cell (O_in -> H, same state layout); readout: maps the
     decoder output (B, H) to predictions (B, O). ``feedback(prediction) -> next input``
     (default: one-hot of the argmax, for classification; pass ``lambda p: p`` for regression).
+    seed: of the Generator the scheduled-sampling coins are drawn from (at run time).
     """
 
-    def __init__(self, encoder, decoder, readout, feedback=argmax_one_hot):
-        super().__init__(encoder.dtype)
+    def __init__(self, encoder, decoder, readout, feedback=argmax_one_hot, seed=None):
+        super().__init__(encoder.dtype, seed)
         if encoder.state_sizes != decoder.state_sizes:
             raise fail(f"Seq2Seq: the decoder's state {decoder.state_sizes} must match the "
                        f"encoder's {encoder.state_sizes}: it starts from the encoder's final state")
@@ -48,21 +50,39 @@ class Seq2Seq(Module):
         _, state = unroll(self.encoder, xs)
         return state
 
-    def __call__(self, xs, decoder_inputs, sample_prob: float = 0.0, rng=None):
-        """Teacher forcing: decoder_inputs (T_out, B, O_in) are the ground-truth previous outputs
-        (start symbol first). With ``sample_prob`` p > 0, each step reads the model's own
-        previous prediction with probability p instead (decided when the graph is built).
-        Returns predictions (T_out, B, O)."""
+    def __call__(self, xs, decoder_inputs, sample_prob=0.0, rng=None):
+        """Teacher forcing: xs (T_in, B, I); decoder_inputs (T_out, B, O_in) are the
+        ground-truth previous outputs (start symbol first). Returns predictions (T_out, B, O).
+
+        Scheduled sampling: with ``sample_prob`` p, each step t >= 1 of each example reads
+        ``feedback`` of the model's own previous prediction with probability p instead of
+        decoder_inputs[t]. The coins (one per step and example) are flipped at every run of
+        the graph, not when it is built: a compiled train step draws new ones at each call.
+        p: a float in [0, 1] (0: teacher forcing, 1: free running, each exactly, with no
+        coins in the graph) or a floating scalar Tensor, e.g. a placeholder fed the value of
+        a decay schedule (``tr.nn.schedules``) at each call; fed 0.0 or 1.0 it gives those
+        two exactly. rng: the Generator (or int seed) of the coins; None: the model's own
+        (``seed=``)."""
         d_in = as_tensor(decoder_inputs)
         if d_in.ndim != 3 or d_in.shape[2] != self.decoder.input_size:
             raise fail(f"Seq2Seq: expected decoder_inputs (T_out, B, {self.decoder.input_size}), "
                        f"got {d_in.shape}")
-        rng = rng or np.random.default_rng()
+        p = sample_prob_tensor(sample_prob, "Seq2Seq")
+        fixed = p if isinstance(p, float) else None  # a number known now, or None (run time)
+        T, B = d_in.shape[:2]
+        coins = None
+        if (fixed is None or 0.0 < fixed < 1.0) and T > 1:
+            coins = bernoulli(p, (T - 1, B, 1),
+                              rng=as_generator(self._rng if rng is None else rng, "Seq2Seq"))
         state = self.encode(xs)
         preds, prev = [], None
-        for t in range(d_in.shape[0]):
-            own = prev is not None and sample_prob > 0 and rng.random() < sample_prob
-            x_t = self.feedback(prev) if own else d_in[t]
+        for t in range(T):
+            if t == 0 or fixed == 0.0:
+                x_t = d_in[t]
+            elif fixed == 1.0:
+                x_t = self.feedback(prev)
+            else:
+                x_t = mix(coins[t - 1], self.feedback(prev), d_in[t])
             y, state = self.decoder(x_t, state)
             prev = self.readout(y)
             preds.append(prev)

@@ -28,8 +28,10 @@ ENABLED = os.environ.get("TINYGRAD_RNN_BACKGROUND", "1") != "0"
 
 def signature(arrays) -> list:
     """The argument types of a compiled loop call, as JSON-able data: [dtype, ndim, layout]
-    for an array (writeable, C- or else F-contiguous: "C" or "F"), "int" for an integer."""
+    for an array (writeable, C- or else F-contiguous: "C" or "F"), "int" for an integer,
+    "generator" for a NumPy Generator (the stream a random primitive draws from)."""
     return ["int" if isinstance(a, (int, np.integer)) else
+            "generator" if isinstance(a, np.random.Generator) else
             [a.dtype.str, a.ndim, "C" if a.flags.c_contiguous else "F"] for a in arrays]
 
 
@@ -114,6 +116,9 @@ def _numba_type(entry):
     from numba import from_dtype, types
     if entry == "int":
         return types.int64
+    if entry == "generator":
+        from numba import typeof
+        return typeof(np.random.default_rng(0))
     dtype, ndim, layout = entry
     return types.Array(from_dtype(np.dtype(dtype)), ndim, layout)
 

@@ -22,6 +22,7 @@ from ..graph.traverse import toposort
 from ..ops.kernels.codegen import load_module
 from ..ops.leaves import constant, fill, placeholder
 from ..ops.linalg import matmul
+from ..ops.random import bernoulli
 from ..ops.shape import broadcast_to, concat, getitem, reshape, transpose, unslice
 from . import background
 from .notice import say, slow_notice
@@ -400,6 +401,29 @@ def _unslice(e, node, out, ins):
 def _concat(e, node, out, ins):
     parts = ", ".join(e.ref(i) for i in ins)
     e.src.emit(f"{out} = np.concatenate(({parts},), axis={node.attrs['axis']})")
+
+
+@_lowers(bernoulli)
+def _bernoulli(e, node, out, ins):
+    # the node's NumPy Generator is an argument of the compiled loop (a constant ``q``):
+    # Numba draws from its stream, in the same C order as the reference, so both tiers and
+    # both backends give the same coins for the same seed
+    (p,) = ins
+    e.constants.append(node.attrs["rng"])
+    rng = f"q{len(e.constants) - 1}"
+    e.src.emit(f"{out} = np.empty({e.src.shape(node.shape)}, {_dtype(node)})")
+    if node.ndim == 0:
+        e.src.emit(f"{out}[()] = {rng}.random() < {e.ref(p)}[()]")
+        return
+    e.src.emit(f"u_{out} = {rng}.random({e.src.shape(node.shape)})")
+    idx = [f"i{k}" for k in range(node.ndim)]
+    lead = node.ndim - p.ndim  # p broadcasts: its size-1 axes read index 0
+    at = ["0" if d == 1 and node.shape[lead + k] != 1 else idx[lead + k]
+          for k, d in enumerate(p.shape)]
+    for k, d in enumerate(node.shape):
+        e.src.emit(f"for i{k} in range({e.src.dim(d)}):", 1 + k)
+    e.src.emit(f"{out}[{', '.join(idx)}] = u_{out}[{', '.join(idx)}] < "
+               f"{e.ref(p)}[{', '.join(at) if at else '()'}]", 1 + node.ndim)
 
 
 HEADER = "@njit(cache=True, nogil=True, error_model='numpy')"
