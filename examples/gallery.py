@@ -1,5 +1,5 @@
-"""A gallery of tinygrad_rnn's pictures: SVG files plus one HTML page that shows them side by
-side, each with a line saying what to look at.
+"""A gallery of tinygrad_rnn's pictures: SVG files plus one HTML page that shows them one
+under another at full size, each with a line saying what to look at.
 
     python examples/gallery.py [--quick] [--out gallery]
 """
@@ -73,7 +73,8 @@ def pictures(quick: bool):
            tr.viz.draw_error_flow(lstm, xs, loss, max_steps=8, flow=flows["lstm"]))
     yield ("lstm_unrolled_50", "50 steps, the middle collapsed",
            "Long unrolls stay readable: the first and last steps are drawn, the middle is "
-           "one dashed edge.", tr.viz.draw_unrolled(tr.nn.LSTMCell(2, 3, seed=0), 50, max_steps=4))
+           "one dashed box that says how many steps it stands for.",
+           tr.viz.draw_unrolled(tr.nn.LSTMCell(2, 3, seed=0), 50, max_steps=4))
 
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>tinygrad_rnn gallery</title>

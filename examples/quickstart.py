@@ -59,12 +59,9 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     for name, graph in [("forward", tr.viz.draw(loss)), ("gradient", tr.viz.draw(grads[1]))]:
-        path = os.path.join(args.out, f"{name}.dot")
-        with open(path, "w") as fh:
-            fh.write(graph.source)
-        written = [path]
+        written = [tr.viz.save(graph, os.path.join(args.out, f"{name}.dot"))]
         if shutil.which("dot"):
-            written.append(graph.render(os.path.join(args.out, name), format="svg", cleanup=True))
+            written.append(tr.viz.save(graph, os.path.join(args.out, f"{name}.svg")))
         print("wrote", ", ".join(written))
     print("quickstart OK: gradients agree with finite differences")
 

@@ -30,3 +30,34 @@ def test_tutorial_runs_prints_what_it_says_and_draws_its_pictures(tmp_path):
     for picture in shown:
         assert (tmp_path / picture).exists(), f"no block draws {picture}"
         assert (DOCS / picture).exists(), f"{picture} is not in docs/ (python docs/make_pictures.py)"
+
+
+def test_readme_pictures_and_their_sentences_are_what_make_pictures_draws(tmp_path):
+    """README's "Pictures" text is what docs/make_pictures.py makes of the pictures it draws
+    (its sentences from their numbers), and each picture it shows is in docs/img."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        text = make_pictures.readme_pictures(str(tmp_path))
+    readme = make_pictures.README.read_text()
+    assert make_pictures.readme_section(readme) == text
+    shown = re.findall(r"!\[[^\]]*\]\(docs/(img/[^)]+)\)", readme)
+    assert len(shown) >= 5
+    for picture in shown:
+        assert (DOCS / picture).exists(), f"{picture} is not in docs/ (python docs/make_pictures.py)"
+    for picture in re.findall(r"\((docs/img/[^)]+)\)", text):
+        assert (tmp_path / picture[len("docs/"):]).exists()
+
+
+def test_tutorial_rtrl_scaling_table_is_the_committed_benchmark_run():
+    """The tutorial's RTRL-against-BPTT table is what benchmarks/rtrl_scaling.py makes of the
+    committed benchmarks/rtrl_scaling.json, and that run shows the asymptotics it states."""
+    import json
+
+    from benchmarks.rtrl_scaling import RESULTS, render, section
+    data = json.loads(RESULTS.read_text())
+    assert section((DOCS / "tutorial.md").read_text()) == render(data)
+    a, b = data["rows"][0], data["rows"][-1]
+    assert b["n"] >= 4 * a["n"]
+    for rtrl in ("rtrl_generic", "rtrl_textbook"):  # RTRL's step grows far faster than BPTT's
+        assert b[rtrl] / a[rtrl] > 4 * b["bptt"] / a["bptt"]
+    for r in data["rows"]:
+        assert r["rtrl_numbers"] == r["n"] * r["weights"] and r["bptt_numbers"] == r["T"] * r["n"]
