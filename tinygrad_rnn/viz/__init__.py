@@ -7,6 +7,7 @@ show them inline, ``tr.viz.save(graph, "x.svg")`` writes SVG/PNG/PDF/DOT).
   the gate deltas and each step's ΔW(t) feeding ∂L/∂W;
 - ``draw_error_flow(cell, xs, loss_fn)``: the error flowing back through time.
 """
+from .attention import draw_attention, save_attention  # noqa: F401
 from .bptt_view import draw_bptt  # noqa: F401
 from .draw import draw, draw_backward  # noqa: F401
 from .flow import draw_error_flow  # noqa: F401
