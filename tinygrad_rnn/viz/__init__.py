@@ -5,7 +5,9 @@ show them inline, ``tr.viz.save(graph, "x.svg")`` writes SVG/PNG/PDF/DOT).
 - ``draw_folded(cell)`` / ``draw_unrolled(cell, steps)``: a cell and its unrolled DAG;
 - ``draw_bptt(cell, steps)``: BPTT as the unrolled picture turned round: δh(t), δc(t),
   the gate deltas and each step's ΔW(t) feeding ∂L/∂W;
-- ``draw_error_flow(cell, xs, loss_fn)``: the error flowing back through time.
+- ``draw_error_flow(cell, xs, loss_fn)``: the error flowing back through time;
+- ``draw_attention(weights)`` / ``save_attention(weights, path)``: a heat map of attention
+  weights (T_out, T_in), plain SVG.
 """
 from .attention import draw_attention, save_attention  # noqa: F401
 from .bptt_view import draw_bptt  # noqa: F401
