@@ -5,7 +5,7 @@
 >>> y = tr.tanh(x @ w).sum(); (gw,) = tr.grad(y, [w])
 >>> tr.function([x], [y, gw])(np.ones((3, 4)))
 """
-from . import learn, nn, optim, teach, testing, training, viz  # noqa: F401
+from . import export, learn, nn, optim, teach, testing, training, viz  # noqa: F401
 from .functions import (  # noqa: F401
     abs,
     add,

@@ -107,6 +107,9 @@ def function(inputs: Sequence[Tensor], outputs: Sequence[Tensor], backend: str =
     """Compile the graph from placeholders ``inputs`` to ``outputs`` once; the result is
     called with one array per input and returns a list of arrays, one per output.
 
+    backend: "numba" (default), "numpy" (the reference) or "jax" (the whole graph as one
+    jax.jit-compiled function, scans as lax.scan; needs ``pip install 'tinygrad_rnn[jax]'``).
+
     >>> f = tr.function([x], [y, gw]); y_value, gw_value = f(np.ones((3, 4)))
     """
     inputs, outputs = _tensor_list(inputs, "inputs"), _tensor_list(outputs, "outputs")

@@ -12,7 +12,7 @@ from ..graph.node import GraphError, Node, fail, rectangular, user_site
 from ..graph.plan import make_plan
 from .blas_threads import ThreadChoice, call_with_threads
 
-BACKENDS = ("numba", "numpy")
+BACKENDS = ("numba", "numpy", "jax")
 # lowerings the runtime gives primitives whose running it owns (scan: runtime.scan_runner),
 # per backend, keyed by the primitive; the others run their record's numba / numpy field
 LOWERING: dict[str, dict] = {backend: {} for backend in BACKENDS}
@@ -22,8 +22,21 @@ class Function:
     """A compiled graph: ``f(*arrays) -> list of arrays``, one per output.
 
     inputs: placeholder nodes, fed positionally; outputs: nodes. Parameters are read at each
-    call, so ``assign`` between calls is seen.
+    call, so ``assign`` between calls is seen. ``backend="jax"`` gives a
+    ``runtime.jax_backend.JaxFunction`` (imported only then: JAX is an optional extra).
     """
+
+    def __new__(cls, inputs=(), outputs=(), backend: str = "numba", caller: str = "function"):
+        if cls is Function and backend == "jax":
+            try:
+                from .jax_backend import JaxFunction
+            except ImportError as e:
+                if not (e.name or "").startswith("jax"):
+                    raise
+                raise fail(f"{caller}: the jax backend needs JAX, which is not installed: "
+                           "pip install 'tinygrad_rnn[jax]' (or pip install jax jaxlib)") from None
+            return super().__new__(JaxFunction)
+        return super().__new__(cls)
 
     def __init__(self, inputs: list[Node], outputs: list[Node], backend: str = "numba",
                  caller: str = "function"):
