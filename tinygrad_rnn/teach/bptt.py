@@ -280,7 +280,10 @@ def bptt_trace(cell, xs, state0, loss_fn, backend: str = "numba") -> BPTTTrace:
               for t in range(T)]
     swap = [{id(p.node): c[k].node for k, p in params.items()} for c in copies]
     records, losses, states, outputs, nets = [], [], [], [], []
-    seen = {id(n) for s in state for n in toposort([s.node])}
+    # id -> node: holding the nodes keeps their ids from being reused by nodes built later
+    # (the initial state's are freed once folded away, and a new node with a recycled id
+    # would be taken for a node of an earlier step)
+    seen = {id(n): n for s in state for n in toposort([s.node])}
     for t in range(T):
         x = tensor(xs[t])
         y, new = cell(x, state)
@@ -302,7 +305,7 @@ def bptt_trace(cell, xs, state0, loss_fn, backend: str = "numba") -> BPTTTrace:
         records.append(record)
         if wz:
             nets.append(next(v for k, v in record.items() if k.startswith("net input")))
-        seen.update(id(n) for n in order)
+        seen.update((id(n), n) for n in order)
         loss = loss_fn(t, y)
         losses.append(None if loss is None else check_loss(loss, t))
         states.append(new)
