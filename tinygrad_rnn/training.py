@@ -28,7 +28,7 @@ from .graph.node import fail, user_site
 from .nn.module import Module
 from .optim import clip_grad_norm
 from .tensor import Tensor, api
-from .transforms import _tensor_list, function, grad
+from .transforms import _function, _tensor_list, grad
 
 __all__ = ["TrainStep", "train_step", "History", "fit", "save_params", "load_params"]
 
@@ -62,7 +62,8 @@ class TrainStep:
     """A compiled step: ``step(*arrays) -> (loss: float, grads: dict name -> array,
     extras: list of arrays)``, one array per input placeholder, in order."""
 
-    def __init__(self, inputs, loss, params, extras=(), backend="numba"):
+    def __init__(self, inputs, loss, params, extras=(), backend="numba", devices=None,
+                 batch_axes=None):
         self.inputs = _tensor_list(inputs, "train_step: inputs")
         if not isinstance(loss, Tensor) or loss.size != 1:
             got = loss.shape if isinstance(loss, Tensor) else type(loss).__name__
@@ -71,7 +72,11 @@ class TrainStep:
         self.extras = _tensor_list(list(extras), "train_step: extras")
         loss = reshape(loss, ())
         grads = grad(loss, list(self.params.values()))
-        self._f = function(self.inputs, [loss, *grads, *self.extras], backend)
+        self._f = _function(self.inputs, [loss, *grads, *self.extras], backend, devices,
+                            batch_axes, "train_step")
+        # (jax, data-parallel: the devices used and each input's batch axis)
+        self.devices = getattr(self._f, "devices", None)
+        self.batch_axes = getattr(self._f, "batch_axes", None)
 
     def __call__(self, *arrays):
         if len(arrays) != len(self.inputs):
@@ -83,11 +88,19 @@ class TrainStep:
 
 
 @api
-def train_step(inputs, loss, params, extras=(), backend: str = "numba") -> TrainStep:
+def train_step(inputs, loss, params, extras=(), backend: str = "numba",
+               devices: int | None = None, batch_axes=None) -> TrainStep:
     """Compile ``loss`` (a scalar Tensor built on the placeholders ``inputs``) and its gradient
     with respect to ``params`` (a Module or dict name -> parameter); ``extras`` are more
-    Tensors to return with them (predictions, accuracies)."""
-    return TrainStep(inputs, loss, params, extras, backend)
+    Tensors to return with them (predictions, accuracies).
+
+    Data-parallel (``backend="jax"``): ``devices=N`` splits every batch across the first N
+    JAX devices (GPUs, or CPU devices simulated with
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) along each input's batch axis
+    (``batch_axes``: one axis or None per input; default: axis 1 of a sequence a scan reads,
+    axis 0 of any other input), with the parameters replicated; the gradients of the shards
+    are added across devices by XLA, so the step is the one-device step on the whole batch."""
+    return TrainStep(inputs, loss, params, extras, backend, devices, batch_axes)
 
 
 class History:

@@ -103,14 +103,28 @@ def jvp(ys: Sequence[Tensor], xs: Sequence[Tensor], tangents) -> list[Tensor]:
 
 
 @api
-def function(inputs: Sequence[Tensor], outputs: Sequence[Tensor], backend: str = "numba"):
+def function(inputs: Sequence[Tensor], outputs: Sequence[Tensor], backend: str = "numba",
+             devices: int | None = None, batch_axes=None):
     """Compile the graph from placeholders ``inputs`` to ``outputs`` once; the result is
     called with one array per input and returns a list of arrays, one per output.
 
     backend: "numba" (default), "numpy" (the reference) or "jax" (the whole graph as one
     jax.jit-compiled function, scans as lax.scan; needs ``pip install 'tinygrad_rnn[jax]'``).
+    devices (jax only): split each call across this many JAX devices along the inputs' batch
+    axes (``batch_axes``: one axis or None per input; default: axis 1 of a sequence a scan
+    reads, else axis 0); the outputs are the one-device outputs on the whole batch.
 
     >>> f = tr.function([x], [y, gw]); y_value, gw_value = f(np.ones((3, 4)))
     """
     inputs, outputs = _tensor_list(inputs, "inputs"), _tensor_list(outputs, "outputs")
-    return Function([x.node for x in inputs], [y.node for y in outputs], backend)
+    return _function(inputs, outputs, backend, devices, batch_axes, "function")
+
+
+def _function(inputs, outputs, backend, devices, batch_axes, caller):
+    if devices is None and batch_axes is not None:
+        raise fail(f"{caller}: batch_axes is given without devices")
+    if devices is not None and backend != "jax":
+        raise fail(f"{caller}: devices={devices!r} needs backend='jax' (the numba and numpy "
+                   f"backends run on this CPU only), got backend={backend!r}")
+    f = Function([x.node for x in inputs], [y.node for y in outputs], backend, caller=caller)
+    return f if devices is None else f.data_parallel(devices, batch_axes, caller)

@@ -299,6 +299,53 @@ class JaxFunction(Function):
     def _impl(self, node):
         return None  # (nothing runs step by step)
 
+    def data_parallel(self, devices, batch_axes=None, caller: str = "function"):
+        """Run every call across the first ``devices`` JAX devices (an int), each input split
+        along its batch axis (``batch_axes``: one int or None per input; None replicates
+        that input; default ``batch_axes_of``), the parameters replicated. XLA partitions
+        the one jitted program (SPMD): each device computes its shard's part of every sum
+        over the batch, and an all-reduce adds the parts, so the outputs are the one-device
+        outputs on the whole batch (a mean loss's gradient is the mean of the shards'
+        gradients), up to the order of the additions. Returns self."""
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+        have = jax.devices()
+        if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+            raise fail(f"{caller}: devices must be a positive int, got {devices!r}")
+        if devices > len(have):
+            raise fail(f"{caller}: devices={devices}, but JAX sees {len(have)} "
+                       f"({', '.join(str(d) for d in have)}); on a CPU, simulate more with "
+                       f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} set before "
+                       "JAX is first imported")
+        axes = self._batch_axes(batch_axes, devices, caller)
+        mesh = Mesh(np.array(have[:devices]), ("batch",))
+        whole = NamedSharding(mesh, PartitionSpec())
+        split = [whole if a is None else NamedSharding(mesh, PartitionSpec(*[None] * a, "batch"))
+                 for a in axes]
+        self.devices, self.batch_axes, self._shardings = list(have[:devices]), axes, split
+        self._jitted = jax.jit(self._pure, in_shardings=(whole, whole, whole, split))
+        return self
+
+    def _batch_axes(self, batch_axes, devices, caller) -> list:
+        if batch_axes is None:
+            batch_axes = batch_axes_of(self.inputs, self.plan)
+        elif isinstance(batch_axes, int) and not isinstance(batch_axes, bool):
+            batch_axes = [batch_axes] * len(self.inputs)
+        batch_axes = list(batch_axes)
+        if len(batch_axes) != len(self.inputs):
+            raise fail(f"{caller}: batch_axes needs one entry (an axis or None) per input, "
+                       f"{len(self.inputs)}, got {len(batch_axes)}")
+        for i, (x, a) in enumerate(zip(self.inputs, batch_axes)):
+            if a is None:
+                continue
+            if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < len(x.shape):
+                raise fail(f"{caller}: batch_axes[{i}] must be None or an axis of input {i} "
+                           f"{x.shape}, got {a!r}")
+            if x.shape[a] % devices:
+                raise fail(f"{caller}: input {i} {x.shape} splits along axis {a} (size "
+                           f"{x.shape[a]}), which {devices} devices do not divide; give a batch "
+                           f"that {devices} divides, or batch_axes", x.site)
+        return batch_axes
+
     def _pure(self, params, consts, key_data, inputs):
         keys = [jax.random.wrap_key_data(key_data[i], impl="threefry2x32")
                 for i in range(len(self._rngs))]
@@ -327,6 +374,29 @@ class JaxFunction(Function):
         with x64():
             return str(jax.make_jaxpr(self._pure)(*self._args(
                 [np.zeros(x.shape, x.dtype) for x in self.inputs])))
+
+
+def batch_axes_of(inputs: list[Node], plan: Plan) -> list:
+    """Each input's batch axis, guessed from the graph: axis 1 of a sequence a scan reads
+    (its axis 0 is time), and of any input shaped like one ((T, B, ...) with that B); else
+    the first axis of that batch size B; else axis 0; None (replicated) for a scalar. A
+    wrong guess costs communication between devices, never a wrong value."""
+    sequences = {}
+    for s in plan.steps:
+        if s.node.op is scan:
+            sequences.update((id(n), n) for n in Layout.of(s.node).inputs(s.node.inputs)[2])
+    sizes = {n.shape[1] for n in sequences.values() if len(n.shape) > 1}
+    axes = []
+    for x in inputs:
+        if not x.shape:
+            axes.append(None)
+        elif len(x.shape) > 1 and (id(x) in sequences or (
+                x.shape[1] in sizes and any(n.shape[:2] == x.shape[:2]
+                                            for n in sequences.values()))):
+            axes.append(1)
+        else:
+            axes.append(next((a for a, n in enumerate(x.shape) if n in sizes), 0))
+    return axes
 
 
 def check_jax_dtypes(nodes, what: str) -> None:
