@@ -86,6 +86,23 @@ def jax_step(model, B, I, H, T, dtype):
     return lambda: jax.block_until_ready(step(params))
 
 
+def jax_export_step(model, B, I, H, T, dtype):
+    """Our graph and its symbolic gradient, exported (``tr.export.to_jax``) and jitted: what
+    the hand-written ``jax_step`` does, written once in tinygrad_rnn."""
+    import jax
+
+    import tinygrad_rnn as tr
+    jax.config.update("jax_enable_x64", np.dtype(dtype) == np.float64)
+    layer = getattr(tr.nn, model)(I, H, dtype=dtype, seed=0)
+    xs = tr.placeholder((T, B, I), dtype)
+    out = layer(xs)[0]
+    loss = (out * out).sum()
+    fn, params = tr.export.to_jax([xs], [loss] + tr.grad(loss, list(layer.parameters().values())))
+    step = jax.jit(fn)
+    x = jax.numpy.asarray(inputs(B, I, H, T, dtype))
+    return lambda: jax.block_until_ready(step(params, x))
+
+
 def numpy_step(model, B, I, H, T, dtype):
     """BPTT written by hand with NumPy (the baseline a student would write)."""
     rng = np.random.default_rng(0)
@@ -185,6 +202,7 @@ def available():
     try:
         import jax  # noqa: F401
         out["jax"] = jax_step
+        out["jax-export"] = jax_export_step
     except ImportError:
         pass
     return out

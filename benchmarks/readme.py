@@ -17,7 +17,7 @@ RESULTS = ROOT / "benchmarks" / "results.json"
 START = "<!-- speed table: written by `python -m benchmarks.readme` from benchmarks/results.json -->"
 END = "<!-- end of speed table -->"
 COLUMNS = [("tinygrad_rnn", "tinygrad_rnn"), ("pytorch", "PyTorch"), ("jax", "JAX"),
-           ("numpy by hand", "NumPy by hand")]
+           ("jax-export", "our graph through JAX"), ("numpy by hand", "NumPy by hand")]
 
 
 def _ms(v) -> str:
@@ -73,6 +73,13 @@ def render(data: dict) -> str:
         if slower:
             text += "; slower in " + ", ".join(f"{m} {s} {d} ({r:.2f}x)" for r, (m, s, d) in slower)
         lines.append(text + ".")
+    exported = [(quiet[c + ("jax-export",)]["median_ms"] / quiet[c + ("jax",)]["median_ms"], c)
+                for c in cases if c + ("jax-export",) in quiet and c + ("jax",) in quiet]
+    if exported:
+        (lo, c_lo), (hi, c_hi) = min(exported), max(exported)
+        lines.append(f"Our graph exported to JAX (`tr.export.to_jax`, jitted) took {lo:.2f}x "
+                     f"({' '.join(c_lo)}) to {hi:.2f}x ({' '.join(c_hi)}) the time of the "
+                     "LSTM, GRU or RNN written by hand in JAX.")
     if contended:
         worst = max(busy[k]["slowdown"] for k in busy if k[3] == "tinygrad_rnn")
         lines.append(f"With another process keeping one core busy (`--contended`), tinygrad_rnn's "
