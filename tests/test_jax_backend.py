@@ -429,3 +429,54 @@ def test_feeding_errors_are_the_other_backends():
         f(np.ones((2, 3)), 1)
     assert f(np.ones((2, 3), np.float32))[0].dtype == np.float64  # cast as the others do
     assert "reduce_sum" in f.source()
+
+
+# ---- random programs (tests/test_differential.py's generator) ----------------------------
+
+import test_differential as diff  # noqa: E402
+
+
+@settings(max_examples=60, **diff.SETTINGS)
+@given(data=st.data())
+def test_random_programs_match_numba(data):
+    """Random DAGs over the tr functions, IEEE specials and empty axes in the inputs: every
+    value on the jax backend as on numba (the same nan and +-inf, well-conditioned numbers
+    to 1e-10), each function called three times."""
+    prog, d = diff.draw_program(data, "values")
+    xs = diff.draw_special_inputs(d, prog)
+    with diff._quiet():
+        want = diff.interpret(prog, xs, "np")
+    masks = diff.conditioned(prog, xs, want)
+    phs = [tr.placeholder(prog.slots[k].shape) for k in range(prog.n_inputs)]
+    env = diff.interpret(prog, phs, "tr")
+    every = list(range(len(prog.slots)))
+    got = {}
+    for backend in ("numba", "jax"):
+        f = tr.function(phs, [env[k] for k in every], backend=backend)
+        got[backend] = diff.call_three_times(f, xs, f"{backend} all values")
+    for k in every:
+        diff.assert_values(got["jax"][k], got["numba"][k], 1e-10, 1e-12 * diff.scale_of(want[k]),
+                           f"jax vs numba: slot {k}\n{prog.describe()}", masks[k])
+
+
+@settings(max_examples=40, **diff.SETTINGS)
+@given(data=st.data())
+def test_random_program_derivatives_match_numba(data):
+    """Reverse mode, forward mode and Hessian-vector products of random programs: the jax
+    backend runs our derivative graphs to the numba backend's numbers."""
+    prog, d = diff.draw_program(data, "fd")
+    xs, _ = diff.find_smooth_inputs(d, prog, "fd")
+    phs = [tr.placeholder(x.shape) for x in xs]
+    env = diff.interpret(prog, phs, "tr")
+    outs, _, loss = diff.projection(prog, d, env)
+    grads = tr.grad(loss, phs)
+    jus = tr.jvp([env[k] for k in outs], phs, [d.rng.standard_normal(x.shape) for x in xs])
+    gd = None
+    for g, v in zip(grads, [d.rng.standard_normal(x.shape) for x in xs]):
+        gd = tr.dot(g, v) if gd is None else gd + tr.dot(g, v)
+    wanted = [loss] + grads + jus + tr.grad(gd, phs)
+    vals = {b: diff.call_three_times(tr.function(phs, wanted, backend=b), xs, f"{b} derivatives")
+            for b in ("numba", "jax")}
+    scale = diff.scale_of(*vals["numba"])
+    for a, b in zip(vals["jax"], vals["numba"]):
+        diff.close(a, b, 1e-10, 1e-12 * scale, f"jax vs numba derivatives\n{prog.describe()}")
