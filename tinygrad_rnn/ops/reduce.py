@@ -35,7 +35,7 @@ def _rows(x, axis):
     return np.ascontiguousarray(moved).reshape(rows, n)  # (not -1: n may be 0)
 
 
-def _numba_reduce(kernel, empty_ok):
+def _numba_reduce(kernel, empty_ok, *extra):
     def run(x, axis, keepdims):
         shape = reduced_shape(x.shape, axis, keepdims)
         out = np.empty(shape, x.dtype)
@@ -45,7 +45,7 @@ def _numba_reduce(kernel, empty_ok):
                 raise ValueError("max of an empty axis")
             out.fill(0)
             return out
-        kernel(out.reshape(-1), rows)
+        kernel(out.reshape(-1), rows, *[e(x.dtype) for e in extra])
         return out
     return run
 
@@ -63,7 +63,7 @@ def expand_back(g, x, axis, keepdims):
 reduce_sum = primitive(
     name="reduce_sum", arity=1, shape_rule=_rule, reduction="sum",
     numpy=lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
-    numba=_numba_reduce(static.sum_rows, empty_ok=True),
+    numba=_numba_reduce(static.sum_rows, True, static.accumulator_zero),
     vjp=(lambda g, out, x, axis, keepdims: expand_back(g, x, axis, keepdims),),
     jvp=(lambda t, out, x, axis, keepdims: reduce_sum(t, axis=axis, keepdims=keepdims),),
     batch=lambda xs, batched, size, axis, keepdims: reduce_sum(

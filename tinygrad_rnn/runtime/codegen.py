@@ -228,7 +228,11 @@ class GraphEmitter:
         axis, keep = node.attrs["axis"], node.attrs["keepdims"]
         is_max = node.op.reduction == "max"
         init = "-np.inf" if is_max else "0"
-        self.src.emit(f"{out} = np.full({self.src.shape(node.shape)}, {init}, {_dtype(node)})")
+        # a float32 sum adds up in float64 and is rounded once (as the sum_rows kernel does)
+        wide = not is_max and node.dtype == np.float32
+        acc = f"{out}_acc" if wide else out
+        self.src.emit(f"{acc} = np.full({self.src.shape(node.shape)}, {init}, "
+                      f"{'np.float64' if wide else _dtype(node)})")
         xs = self.src.shape(x.shape)
         self.src.emit(f"xs_{out} = {xs}")
         idx = [f"i{k}" for k in range(x.ndim)]
@@ -236,12 +240,14 @@ class GraphEmitter:
         val = self.scalar(x, idx, body)
         o = [("0" if keep else None) if k in axis else idx[k] for k in range(x.ndim)]
         o = [v for v in o if v is not None]
-        target = f"{out}[{', '.join(o)}]" if o else f"{out}[()]"
+        target = f"{acc}[{', '.join(o)}]" if o else f"{acc}[()]"
         if is_max:
             inner = [f"v_ = {val}", f"if v_ > {target} or v_ != v_:", f"    {target} = v_"]
         else:
             inner = [f"{target} += {val}"]
         self.loops(lambda k: f"xs_{out}[{k}]", x.ndim, body, inner)
+        if wide:
+            self.src.emit(f"{out} = {acc}.astype(np.float32)")
 
     def node(self, node):
         """Emit ``node`` as an array of its own, by its primitive's entry in ``EMIT``."""
