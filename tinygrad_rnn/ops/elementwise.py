@@ -57,8 +57,11 @@ def elementwise(name, arity, scalar, numpy, kind="float", partial=None, fold=Non
     """Declare an elementwise primitive. ``partial``: one rule per input (None where no
     derivative flows), ``rule(v, out, *inputs) -> d out / d input * v``: the Jacobian is
     diagonal, so the same rule is the VJP (v a cotangent) and the JVP (v a tangent)."""
+    # the numba kernel computes what the compiled loops compute (``loop_scalar``), so that a
+    # loop's first, uncompiled runs and its compiled ones give the same bits
     return primitive(name=name, arity=arity, scalar=scalar, numpy=numpy,
-                     numba=elementwise_kernel(name, arity, scalar, kind), shape_rule=_rule(kind),
+                     numba=elementwise_kernel(name, arity, loop_scalar or scalar, kind),
+                     shape_rule=_rule(kind),
                      vjp=partial, jvp=partial, fold=fold, batch=batch_elementwise(name),
                      loop_scalar=loop_scalar, moves=moves, same_as_input=same_as_input,
                      symbol=symbol)

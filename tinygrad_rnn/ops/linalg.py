@@ -19,6 +19,11 @@ def _rule(a, b):
     return a.shape[:-1] + b.shape[-1:], a.dtype
 
 
+def _blas_ready(x):
+    """x as it is when BLAS can read it (C or F order), else a C copy."""
+    return x if x.flags.c_contiguous or x.flags.f_contiguous else np.ascontiguousarray(x)
+
+
 def _numba_matmul(a, b):
     m, p, n = a.shape[-2], a.shape[-1], b.shape[-1]
     out = np.empty(a.shape[:-1] + (n,), a.dtype)
@@ -26,6 +31,9 @@ def _numba_matmul(a, b):
         return out
     if p == 0:
         out.fill(0)
+        return out
+    if a.ndim == 2:  # as the compiled loops call it: C or F operands as they are
+        static.matmul(out, _blas_ready(a), _blas_ready(b))
         return out
     a3 = np.ascontiguousarray(a).reshape(-1, m, p)
     b3 = np.ascontiguousarray(b).reshape(-1, p, n)

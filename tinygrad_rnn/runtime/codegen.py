@@ -69,6 +69,14 @@ def _scalar(node) -> str:
     return node.op.loop_scalar or node.op.scalar
 
 
+def _rounded(node, expr: str) -> str:
+    """``expr`` rounded to the node's dtype where Numba would compute it wider: a float32
+    value whose expression holds a Python float literal is computed in float64. A kernel
+    rounds each op's result as it stores it; a fused loop must round each one too, or the
+    compiled tier's float32 results differ from the uncompiled tier's."""
+    return f"np.float32({expr})" if node.dtype == np.float32 else expr
+
+
 def _dtype(node) -> str:
     return "np." + ("bool_" if node.dtype == np.bool_ else node.dtype.name)
 
@@ -140,7 +148,7 @@ class GraphEmitter:
                 return expr  # a literal or an index mapping: nothing to compute
             self.temp += 1
             name = f"{self.prefix}s{self.temp}"
-            body.append(f"{name} = {expr}")
+            body.append(f"{name} = {_rounded(node, expr)}")
             return name
         ref = self.ref(node)
         return f"{ref}[{', '.join(idx)}]" if node.ndim else f"{ref}[()]"
@@ -150,8 +158,9 @@ class GraphEmitter:
         its input at the broadcast index; elementwise: the primitive's scalar form)."""
         if node.op is fill:
             v = node.attrs["value"]
-            return repr(bool(v) if node.dtype == np.bool_ else float(v) if node.dtype.kind == "f"
-                        else int(v))
+            literal = repr(bool(v) if node.dtype == np.bool_ else float(v)
+                           if node.dtype.kind == "f" else int(v))
+            return _rounded(node, literal)
         if node.op is broadcast_to:
             (x,) = node.inputs
             lead = node.ndim - x.ndim
@@ -204,7 +213,7 @@ class GraphEmitter:
             expr = self.expression(m, idx, body)
             self.temp += 1
             name = f"{self.prefix}s{self.temp}"
-            body.append(f"{name} = {expr}")
+            body.append(f"{name} = {_rounded(m, expr)}")
             self.in_loop[id(m)] = name
             if id(m) in self.var:
                 target = f"{self.var[id(m)]}[{', '.join(idx)}]" if idx else f"{self.var[id(m)]}[()]"

@@ -1,10 +1,12 @@
 """How a ``scan`` node runs: its lowering, entered in the executor's table for both backends.
 
 The numpy backend runs the time loop in Python over the step body's reference plan. The numba
-backend does the same on its first runs and, from the COMPILE_AFTER-th run on, runs the
-whole loop compiled into one Numba function (``runtime.codegen.compile_scan``), unless the
-step holds something the generator cannot express (then it stays a Python loop over the
-body's Numba plan). The compiled functions are kept on the body (``Body._functions``).
+backend, from the COMPILE_AFTER-th run on, runs the whole loop compiled into one Numba
+function (``runtime.codegen.compile_scan``); before that it runs the same loop plan in
+Python over numba functions of its parts (``PlannedLoop``), the same arithmetic in the same
+order, so that both tiers give the same bits. A step that holds something the generator
+cannot express (a scan) stays a Python loop over the body's Numba plan. The compiled
+functions are kept on the body (``Body._functions``).
 
 The path from ``tr.scan`` to machine code, in the order it runs:
 
@@ -31,7 +33,8 @@ import os
 import numpy as np
 
 from ..ops.scan import Layout, scan
-from .codegen import Unsupported, compile_scan
+from ..graph.loop_plan import plan_loop
+from .codegen import Unsupported, _check_compilable, compile_scan
 from .executor import LOWERING, Function
 
 # Compiling a loop costs seconds, once (the disk cache keeps it); running a loop in Python
@@ -65,6 +68,63 @@ def _compiled(body, reverse, length, keep_states):
     return body._functions[key]
 
 
+class PlannedLoop:
+    """The compiled loop's plan (``graph.loop_plan``: hoisted prologue, step, accumulator
+    epilogue) run in Python over numba functions of its three parts: what a loop does on
+    its runs before it is compiled. It performs the compiled loop's arithmetic, operation
+    for operation (the same batched products, the same kernels), so both tiers give the
+    same bits."""
+
+    def __init__(self, body, length, keep_states):
+        self.plan = plan = plan_loop(body, length, set(keep_states))
+        self.body, self.keep = body, keep_states
+        self.pre = Function(plan.pre_in, plan.pre_out, "numba", "scan prologue")
+        self.step = Function(plan.body_in, plan.body_out, "numba", "scan body")
+        self.post = Function(plan.post_in, plan.post_out, "numba", "scan epilogue")
+
+    def __call__(self, arrays, length, reverse):
+        plan, body = self.plan, self.body
+        n, nk = body.n_carry, body.n_const
+        carry, consts, xs = Layout(n, nk, len(body.ys)).inputs(arrays)
+        pre = self.pre(*xs, *consts)
+        kept = plan.kept
+        c = [carry[j] for j in kept]
+        outs = plan.body_out[len(kept):]
+        stacked = [np.empty((length,) + o.shape, o.dtype) for o in outs]
+        states = {j: np.empty((length,) + body.carry_in[j].shape, body.carry_in[j].dtype)
+                  for j in kept if j in self.keep}
+        for t in (range(length - 1, -1, -1) if reverse else range(length)):
+            for a, j in enumerate(kept):
+                if j in states:
+                    states[j][t] = c[a]
+            got = self.step(*c, *consts, *[x[t] for x in xs], *[h[t] for h in pre])
+            c = got[:len(kept)]
+            for buf, v in zip(stacked, got[len(kept):]):
+                buf[t] = v
+        n_y = sum(1 for where, _ in plan.y_from if where == "loop")
+        operand = {"loop": lambda k: stacked[n_y + k], "x": lambda j: xs[j], "pre": lambda k: pre[k]}
+        post = self.post(*[carry[j] for j in range(n) if j not in kept],
+                         *[operand[where](k) for where, k in plan.operand_from])
+        finals = [c[k] if where == "loop" else post[k] for where, k in plan.final_from]
+        ys = [stacked[k] if where == "loop" else pre[k] for where, k in plan.y_from]
+        empty = [states.get(j, np.empty((0,) * body.carry_in[j].ndim, body.carry_in[j].dtype))
+                 for j in range(n)]
+        return tuple(finals) + tuple(ys) + tuple(empty)
+
+
+def _planned(body, length, keep_states):
+    """The uncompiled tier of a loop that will compile (None where it will not: the step
+    holds a scan, and runs in Python over the body's own plan)."""
+    key = ("planned", length, keep_states)
+    if key not in body._functions:
+        try:
+            _check_compilable(body)
+            body._functions[key] = PlannedLoop(body, length, keep_states)
+        except Unsupported:
+            body._functions[key] = None
+    return body._functions[key]
+
+
 def _run(backend):
     def run(*arrays, body, n_carry, n_const, length, reverse, _used=None):
         lay = Layout(n_carry, n_const, len(body.ys))
@@ -74,6 +134,9 @@ def _run(backend):
             loop = _compiled(body, reverse, length, keep)
             if loop is not None and loop.ready(*arrays, length=length):
                 return loop(*arrays, length=length)
+            planned = _planned(body, length, keep)
+            if planned is not None:
+                return planned(arrays, length, reverse)
         fn = body_function(body, backend)
         carry, consts, xs = lay.inputs(arrays)
         ys = [np.empty((length,) + y.shape, y.dtype) for y in body.ys]

@@ -20,6 +20,8 @@ _TEMPLATE = '''\
 import math
 from numba import njit
 
+from tinygrad_rnn.ops.kernels.fast_math import fast_exp, fast_sigmoid, fast_tanh  # noqa: F401
+
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def kernel(out, {args}):
@@ -124,6 +126,6 @@ def elementwise_kernel(name: str, arity: int, expr: str, kind: str):
 def loaded_kernels() -> list:
     """The Numba dispatchers of every kernel this process has loaded (for cache statistics)."""
     from . import static
-    fixed = [static.sum_rows, static.max_rows, static.batched_matmul]
+    fixed = [static.sum_rows, static.max_rows, static.matmul, static.batched_matmul]
     generated = [f for m in _loaded.values() for f in vars(m).values() if hasattr(f, "stats")]
     return fixed + generated

@@ -11,9 +11,11 @@ and 2^n built in the exponent bits, as 2^(n//2) 2^(n - n//2) so that both factor
 numbers even where the result is subnormal. n is rounded by adding 1.5 * 2^52 (2^23 in
 float32): the sum's low bits then hold n. Inputs are clamped just past the range where exp
 is finite and non-zero, so the last multiplication overflows to inf and underflows to 0 (or
-a subnormal) exactly where libm's exp does; NaN stays NaN. A compiled loop therefore gives
-the results of the uncompiled one to rounding, at the IEEE extremes too (exp(800) is inf,
-sigmoid(-800) is 0). Relative error ~2 ulp where the result is normal.
+a subnormal) exactly where libm's exp does; NaN stays NaN: the IEEE extremes are libm's
+(exp(800) is inf, sigmoid(-800) is 0). Relative error ~2 ulp where the result is normal.
+The numba backend's elementwise kernels call the same functions as the compiled loops, so a
+loop's uncompiled and compiled runs give the same bits; the numpy backend (libm through
+NumPy) differs from both by those ulps.
 """
 from __future__ import annotations
 

@@ -41,6 +41,13 @@ def max_rows(out, x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def matmul(out, a, b):
+    """out = a @ b for 2-D a and b, each C- or F-contiguous (BLAS reads either order, as in
+    the compiled loops: the same call, so the same bits)."""
+    np.dot(a, b, out)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def batched_matmul(out, a, b):
     """out[k] = a[k] @ b[k] for C-contiguous (B, m, n) = (B, m, p) @ (B, p, n)."""
     for k in range(a.shape[0]):
